@@ -1,0 +1,38 @@
+"""Clean text and metadata of an article page, by trafilatura."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from pipeline.models import Article
+
+
+class ExtractError(Exception):
+    """A page with no article text in it."""
+
+
+def extract_article(html: str, url: str, article_id: str, fallback_title: str = "",
+                    fallback_published: str | None = None) -> Article:
+    import trafilatura
+
+    document = trafilatura.bare_extraction(
+        html,
+        url=url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=False,
+        favor_precision=False,
+        deduplicate=False,
+    )
+    text = (document.text if document is not None else "") or ""
+    if not text.strip():
+        raise ExtractError(f"{url}: no article text found in the page")
+    host = urlsplit(url).hostname or ""
+    return Article(
+        id=article_id,
+        url=url,
+        source=(document.sitename or host).strip(),
+        title=(document.title or fallback_title or "").strip(),
+        text=text.strip(),
+        published=(document.date or fallback_published),
+    )

@@ -1,0 +1,302 @@
+"""`storywatch`: the command line. A thin layer; heavy modules are imported inside the commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import PROJECT_ROOT, ConfigError, Settings, load_feeds, load_settings
+from pipeline.corpus import CorpusError
+
+EPILOG = """\
+examples:
+  storywatch replay                      replay seeds/ through the queue and workers, print alerts
+  storywatch replay corpus/ --json -w 4  replay another corpus with 4 workers, JSON alerts
+  storywatch server start                start the embedded Valkey (skip when REDIS_URL is set)
+  storywatch worker -n 4                 run 4 worker processes until SIGTERM
+  storywatch poller                      poll config/feeds.toml on the feeds' intervals
+  storywatch alerts --follow --json      stream alerts as JSON lines
+  storywatch stories / story ID          list stories / show a story's fact ledger
+
+REDIS_URL=redis://host:6379/0 points every command at an external Redis or Valkey.
+"""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(Path(args.config) if args.config else None)
+    if args.namespace:
+        settings = replace(settings, namespace=args.namespace)
+    return settings
+
+
+def _endpoint(settings: Settings, start: bool = True) -> Any:
+    from workers.connection import endpoint
+
+    return endpoint(settings, start=start)
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from workers.store import Store
+
+    settings = _settings(args)
+    return Store(_endpoint(settings).client(), settings.namespace)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from workers.server import EmbeddedServer
+
+    settings = _settings(args)
+    if os.environ.get("REDIS_URL") and args.action != "status":
+        print("REDIS_URL is set: storywatch uses that server and manages none of its own.", file=sys.stderr)
+        return 1
+    server = EmbeddedServer(settings.data_dir)
+    if args.action == "start":
+        started = server.start()
+        print(f"{'started' if started else 'already running'}: {server.url}")
+    elif args.action == "stop":
+        print("stopped" if server.stop() else "not running")
+    else:
+        info = server.info()
+        if args.json:
+            _print_json(info)
+        else:
+            for key, value in info.items():
+                print(f"{key:>12}: {value}")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.fleet import run_fleet
+    from workers.store import Store
+
+    settings = _settings(args)
+    endpoint = _endpoint(settings)
+    queue_name = Store(endpoint.client(), settings.namespace).queue_name
+    run_fleet(endpoint, queue_name, args.workers or settings.workers, burst=args.burst,
+              logging_level=args.log_level)
+    return 0
+
+
+def cmd_poller(args: argparse.Namespace) -> int:
+    import signal
+
+    from workers.poller import Poller
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = _settings(args)
+    feeds = load_feeds(settings.config_dir)
+    from workers.store import Store
+
+    poller = Poller(Store(_endpoint(settings).client(patient=True), settings.namespace), settings)
+    if args.once:
+        for feed in feeds:
+            result = poller.poll(feed)
+            print(f"{feed.url}: {result.status}, {len(result.new)} new")
+        return 0
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    poller.run(feeds, stop)
+    return 0
+
+
+def _alert_printer(as_json: bool) -> Callable[[Any], None]:
+    from pipeline.alerts import format_alert
+
+    def emit(alert: Any) -> None:
+        if as_json:
+            _print_json(alert.to_dict())
+        else:
+            print(format_alert(alert) + "\n", flush=True)
+
+    return emit
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from pipeline.corpus import read_corpus
+    from workers.replay import replay
+
+    documents = read_corpus(Path(args.dir))
+    settings = _settings(args)
+    endpoint = _endpoint(settings)
+    try:
+        store = replay(documents, endpoint, settings, workers=args.workers, emit=_alert_printer(args.json),
+                       progress=None if args.quiet else sys.stderr, namespace=args.namespace)
+        if not args.quiet:
+            print(f"replay done: {len(documents)} documents, namespace {store.namespace} "
+                  f"(inspect with: storywatch --namespace {store.namespace} stories)", file=sys.stderr)
+    finally:
+        if endpoint.server is not None and endpoint.server.started_here:
+            endpoint.server.stop()
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    store = _store(args)
+    emit = _alert_printer(args.json)
+    last = "-"
+    for entry_id, alert in store.alerts(count=args.limit):
+        emit(alert)
+        last = entry_id
+    if args.follow:
+        last = "0-0" if last == "-" else last
+        try:
+            while True:
+                for entry_id, alert in store.wait_alerts(last, block_ms=5000):
+                    emit(alert)
+                    last = entry_id
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def cmd_stories(args: argparse.Namespace) -> int:
+    store = _store(args)
+    rows = []
+    for story in store.stories():
+        ledger = store.ledger(story.id)
+        rows.append({"id": story.id, "title": story.title, "watched": story.watched,
+                     "articles": len(story.article_ids), "sources": len(set(story.sources)),
+                     "facts": len(ledger.facts), "contradictions": len(ledger.contradictions),
+                     "updated_at": story.updated_at})
+    if args.json:
+        for row in rows:
+            _print_json(row)
+        return 0
+    if not rows:
+        print(f"no stories in namespace {store.namespace}")
+    for row in rows:
+        mark = "*" if row["watched"] else " "
+        print(f"{mark} {row['id']:<28} {row['articles']:>3} articles {row['sources']:>3} sources "
+              f"{row['facts']:>4} facts {row['contradictions']:>2} contradictions  {row['title'][:60]}")
+    return 0
+
+
+def cmd_story(args: argparse.Namespace) -> int:
+    from pipeline.timeline import format_timeline
+
+    store = _store(args)
+    story = store.story(args.id)
+    if story is None:
+        print(f"storywatch: no story {args.id!r} in namespace {store.namespace}", file=sys.stderr)
+        return 1
+    ledger = store.ledger(story.id)
+    if args.json:
+        _print_json({"story": {k: v for k, v in story.to_dict().items() if k != "centroid"},
+                     "ledger": ledger_json(ledger)})
+    else:
+        print(format_timeline(story, ledger))
+    return 0
+
+
+def ledger_json(ledger: Any) -> dict[str, Any]:
+    data = ledger.to_dict()
+    for fact in data["facts"]:
+        fact.pop("vector", None)
+    return data
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from pipeline.cluster import cluster_file
+
+    output = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    try:
+        stats = cluster_file(Path(args.input), output, progress=None if args.quiet else sys.stderr)
+    finally:
+        if args.output:
+            output.close()
+    if not args.quiet:
+        print(f"clustered: {stats}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="storywatch",
+        description="Watch news feeds, group articles into stories, and alert on new and conflicting facts.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", metavar="DIR", help="config folder (default: config/ of the project, "
+                        "or $STORYWATCH_CONFIG)")
+    parser.add_argument("--namespace", metavar="NS", help="key namespace on the server (default: from config)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    server = sub.add_parser("server", help="start, stop or inspect the embedded Valkey server")
+    server.add_argument("action", choices=["start", "stop", "status"])
+    server.add_argument("--json", action="store_true", help="status as JSON")
+    server.set_defaults(func=cmd_server)
+
+    worker = sub.add_parser("worker", help="run a pool of worker processes until SIGTERM")
+    worker.add_argument("-n", "--workers", type=int, help="worker processes (default: [workers] count)")
+    worker.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    worker.set_defaults(func=cmd_worker)
+
+    poller = sub.add_parser("poller", help="poll config/feeds.toml and queue new articles")
+    poller.add_argument("--once", action="store_true", help="poll every feed once and exit")
+    poller.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    poller.set_defaults(func=cmd_poller)
+
+    replay = sub.add_parser("replay", help="replay a folder of documents as a live stream and print alerts",
+                            description="Serve DIR (one .txt per document, file-name order; a first line "
+                            "' date YYYY-MM-DD' is the publication date) as a feed on loopback, and let the "
+                            "real poller and worker processes take it from there.")
+    replay.add_argument("dir", nargs="?", default=str(PROJECT_ROOT / "seeds"), metavar="DIR",
+                        help="corpus folder (default: seeds/)")
+    replay.add_argument("-w", "--workers", type=int, default=2, help="worker processes (default: 2)")
+    replay.add_argument("--json", action="store_true", help="alerts as JSON lines")
+    replay.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    replay.set_defaults(func=cmd_replay)
+
+    alerts = sub.add_parser("alerts", help="print the alert stream")
+    alerts.add_argument("--follow", "-f", action="store_true", help="keep printing new alerts")
+    alerts.add_argument("--json", action="store_true", help="one JSON object a line")
+    alerts.add_argument("--limit", type=int, default=1000, help="at most this many past alerts")
+    alerts.set_defaults(func=cmd_alerts)
+
+    stories = sub.add_parser("stories", help="list stories with article, source and contradiction counts")
+    stories.add_argument("--json", action="store_true")
+    stories.set_defaults(func=cmd_stories)
+
+    story = sub.add_parser("story", help="show one story's fact ledger as a timeline")
+    story.add_argument("id")
+    story.add_argument("--json", action="store_true")
+    story.set_defaults(func=cmd_story)
+
+    cluster = sub.add_parser("cluster", help="cluster a JSONL stream into stories offline (no server)")
+    cluster.add_argument("--input", required=True, help='JSONL of {"id","time","title","text"}')
+    cluster.add_argument("--output", help='JSONL of {"id","story"} (default: stdout)')
+    cluster.add_argument("-q", "--quiet", action="store_true")
+    cluster.set_defaults(func=cmd_cluster)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from workers.connection import RedisUnavailable
+    from workers.replay import ReplayError
+    from workers.server import ServerError
+
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, CorpusError, RedisUnavailable, ServerError, ReplayError) as exc:
+        print(f"storywatch: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

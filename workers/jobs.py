@@ -1,0 +1,115 @@
+"""The article job: fetch, extract and analyse in parallel, then join stories strictly in arrival order.
+
+The parallel half runs on any worker. Its result waits under ``pending:{seq}``; whichever worker
+holds the integration lock moves ``next`` forward through every result that is ready, so a replay
+raises the same alerts with one worker or eight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.exceptions import LockError
+from rq import get_current_job
+
+from pipeline.analysis import Analyser
+from pipeline.config import Settings, load_settings, load_watched_stories
+from pipeline.extract import ExtractError, extract_article
+from pipeline.feeds import Entry
+from pipeline.fetch import FetchError, fetch
+from pipeline.integrate import integrate
+from pipeline.models import AnalysedArticle
+from pipeline.stories import StoryIndex
+from workers.store import Store
+from workers.watched import ensure_watched_stories
+
+log = logging.getLogger("storywatch.jobs")
+
+LOCK_TIMEOUT = 60.0
+
+
+@functools.cache
+def settings() -> Settings:
+    return load_settings()
+
+
+@functools.cache
+def analyser() -> Analyser:
+    return Analyser(threads=1)
+
+
+def process_article(namespace: str, entry_data: dict[str, Any]) -> dict[str, Any]:
+    """The RQ job for one feed entry. Safe to run twice: a finished article is not integrated again."""
+    job = get_current_job()
+    assert job is not None, "process_article runs inside an RQ worker"
+    store = Store(job.connection, namespace)
+    entry = Entry.from_dict(entry_data)
+    if store.story_of(entry.article_id) is not None:
+        return {"article_id": entry.article_id, "status": "already integrated"}
+    seq = entry.seq
+    if seq < store.next_to_integrate():
+        # Retried by hand after it was skipped: it joins the stream again, at its end.
+        seq = store.next_sequence()
+    try:
+        analysed = analyse_entry(entry, settings())
+    except Exception as exc:
+        transient = isinstance(exc, FetchError) and exc.transient
+        if not (transient and job.retries_left):
+            # Give up on this one so the articles behind it flow; the failed job stays retryable.
+            job.retries_left = 0
+            store.put_pending(seq, {"skipped": f"{type(exc).__name__}: {exc}", "article_id": entry.article_id})
+            integrate_ready(store)
+        raise
+    store.put_pending(seq, {"analysed": analysed.to_dict()})
+    integrated = integrate_ready(store)
+    return {"article_id": entry.article_id, "seq": seq, "integrated": integrated}
+
+
+def analyse_entry(entry: Entry, config: Settings) -> AnalysedArticle:
+    page = fetch(entry.url, timeout=config.fetch_timeout, max_bytes=config.fetch_max_bytes,
+                 allow_private=entry.allow_private, user_agent=config.user_agent)
+    if page.content_type not in ("", "text/html", "application/xhtml+xml"):
+        raise ExtractError(f"{entry.url}: expected an HTML page, got {page.content_type}")
+    article = extract_article(page.text(), entry.url, entry.article_id, fallback_title=entry.title,
+                              fallback_published=entry.published)
+    # A feed's own label of the item's outlet beats the page's site name (aggregators, replays).
+    if entry.source:
+        article.source = entry.source
+    article.feed_url = entry.feed_url
+    return analyser().analyse(article)
+
+
+def integrate_ready(store: Store) -> int:
+    """Integrate every pending result whose turn has come; returns how many were integrated."""
+    lock = store.integration_lock(LOCK_TIMEOUT)
+    if not lock.acquire():
+        log.warning("integration lock busy for %.0fs; the holder will carry on", LOCK_TIMEOUT * 2)
+        return 0
+    done = 0
+    try:
+        index: StoryIndex | None = None
+        while (payload := store.pending(seq := store.next_to_integrate())) is not None:
+            if "skipped" in payload:
+                log.warning("sequence %d (%s) skipped: %s", seq, payload.get("article_id"), payload["skipped"])
+                store.commit(lock, seq)
+                continue
+            analysed = AnalysedArticle.from_dict(payload["analysed"])
+            if store.story_of(analysed.article.id) is not None:
+                store.commit(lock, seq)
+                continue
+            if index is None:
+                ensure_watched_stories(store, load_watched_stories(settings().config_dir), analyser())
+                index = StoryIndex(store.stories())
+            outcome = integrate(analysed, index, store.ledger, datetime.now(UTC))
+            store.commit(lock, seq, story=outcome.story, ledger=outcome.ledger,
+                         article_id=analysed.article.id, alert=outcome.alert)
+            lock.reacquire()
+            done += 1
+    finally:
+        with contextlib.suppress(LockError):
+            lock.release()
+    return done
