@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import tomllib
@@ -228,7 +229,9 @@ def _story_from(path: Path) -> WatchedStorySpec:
             raise ConfigError(f"{path}:{_line_of(text, key)}: {key} must be a list of strings")
     seeds: list[Path] = []
     for pattern in data.get("seeds", []):
-        matched = sorted(path.parent.glob(pattern))
+        absolute = Path(os.path.expanduser(pattern)).is_absolute()
+        matched = sorted(Path(p) for p in glob.glob(os.path.expanduser(pattern))) if absolute \
+            else sorted(path.parent.glob(pattern))
         if not matched:
             raise ConfigError(f"{path}:{_line_of(text, 'seeds')}: seed pattern {pattern!r} matches no file")
         seeds.extend(p.resolve() for p in matched)

@@ -28,7 +28,7 @@ class Document:
     def title(self) -> str:
         """The first line that reads like a sentence, clipped: a title for documents that carry none."""
         lines = [line.strip() for line in self.text.splitlines() if line.strip()]
-        first = next((line for line in lines if len(line.split()) >= 8), lines[0])
+        first = next((line for line in lines if len(line.split()) >= 10), lines[0])
         words = first.split()
         return " ".join(words[:14]) + (" …" if len(words) > 14 else "")
 

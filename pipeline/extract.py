@@ -23,6 +23,9 @@ def extract_article(html: str, url: str, article_id: str, fallback_title: str = 
         include_tables=False,
         favor_precision=False,
         deduplicate=False,
+        # A date read from the body ("between 2017 and 2021") is a guess, not the publication date:
+        # trust the page's markup only, then the feed.
+        date_extraction_params={"extensive_search": False, "original_date": True},
     )
     text = (document.text if document is not None else "") or ""
     if not text.strip():
@@ -34,5 +37,5 @@ def extract_article(html: str, url: str, article_id: str, fallback_title: str = 
         source=(document.sitename or host).strip(),
         title=(document.title or fallback_title or "").strip(),
         text=text.strip(),
-        published=(document.date or fallback_published),
+        published=(document.date or fallback_published) if document is not None else fallback_published,
     )

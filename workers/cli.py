@@ -223,15 +223,29 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--config", metavar="DIR", default=default,
+                        help="config folder (default: config/ of the project, or $STORYWATCH_CONFIG)")
+    parser.add_argument("--namespace", metavar="NS", default=default,
+                        help="key namespace on the server (default: [runtime] namespace of the config)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="storywatch",
         description="Watch news feeds, group articles into stories, and alert on new and conflicting facts.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", metavar="DIR", help="config folder (default: config/ of the project, "
-                        "or $STORYWATCH_CONFIG)")
-    parser.add_argument("--namespace", metavar="NS", help="key namespace on the server (default: from config)")
+    _add_common(parser, default=None)
+    # The same options after the command name too: `storywatch stories --namespace X`.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common(common, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = sub.add_parser
+
+    def with_common(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return add(name, parents=[common], **kwargs)
+
+    sub.add_parser = with_common  # type: ignore[method-assign]
 
     server = sub.add_parser("server", help="start, stop or inspect the embedded Valkey server")
     server.add_argument("action", choices=["start", "stop", "status"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rq import Queue, Retry
 from rq.job import Job
 
@@ -25,7 +27,7 @@ def enqueue_entry(store: Store, entry: Entry, settings: Settings) -> Job:
         process_article,
         store.namespace,
         entry.to_dict(),
-        job_id=f"{store.queue_name}.{entry.article_id}.{entry.seq}",
+        job_id=re.sub(r"[^A-Za-z0-9_-]", "_", f"sw-{store.namespace}-{entry.article_id}-{entry.seq}"),
         job_timeout=settings.job_timeout,
         retry=Retry(max=len(settings.retry_intervals), interval=list(settings.retry_intervals))
         if settings.retry_intervals else None,

@@ -109,11 +109,12 @@ class CorpusSite:
 def start_fleet(endpoint: Endpoint, settings: Settings, namespace: str, workers: int, log_path: Path
                 ) -> subprocess.Popen[bytes]:
     """`storywatch worker` as a child process group, its log in ``log_path``."""
-    env = dict(os.environ, REDIS_URL=endpoint.url, STORYWATCH_CONFIG=str(settings.config_dir))
+    env = dict(os.environ, REDIS_URL=endpoint.url)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "worker", "-n", str(workers), "--namespace", namespace],
+            [sys.executable, "-m", "workers.cli", "--namespace", namespace, "--config", str(settings.config_dir),
+             "worker", "-n", str(workers)],
             env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         )
 
@@ -133,6 +134,34 @@ class ReplayError(Exception):
     pass
 
 
+class Progress:
+    """'n/total integrated' on stderr: redrawn in place on a terminal, a line per change elsewhere."""
+
+    def __init__(self, out: TextIO | None, label: str) -> None:
+        self.out = out
+        self.label = label
+        self.shown = -1
+        self.tty = bool(out is not None and out.isatty())
+
+    def clear(self) -> None:
+        if self.out is not None and self.tty and self.shown >= 0:
+            self.out.write("\r\033[K")
+            self.out.flush()
+            self.shown = -1
+
+    def update(self, done: int, total: int) -> None:
+        if self.out is None or done == self.shown:
+            return
+        self.shown = done
+        line = f"{self.label}: {done}/{total} articles integrated"
+        self.out.write(f"\r\033[K{line}" if self.tty else f"{line}\n")
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self.out is not None and self.tty:
+            self.out.write("\n")
+
+
 def replay(documents: list[Document], endpoint: Endpoint, settings: Settings, *, workers: int,
            emit: Callable[[Alert], None], progress: TextIO | None = None, namespace: str | None = None,
            timeout: float = 900.0) -> Store:
@@ -146,22 +175,21 @@ def replay(documents: list[Document], endpoint: Endpoint, settings: Settings, *,
             total = store.last_sequence()
             last_id = "0-0"
             deadline = time.monotonic() + timeout
+            shown = Progress(progress, f"replay {store.namespace}")
             while True:
                 for entry_id, alert in store.wait_alerts(last_id, block_ms=500):
                     last_id = entry_id
+                    shown.clear()
                     emit(alert)
                 done = store.next_to_integrate() - 1
-                if progress is not None:
-                    progress.write(f"\rreplay {store.namespace}: {done}/{total} articles integrated")
-                    progress.flush()
+                shown.update(done, total)
                 if done >= total and not store.wait_alerts(last_id, block_ms=1):
                     break
                 if fleet.poll() is not None:
                     raise ReplayError(f"the worker fleet exited with code {fleet.returncode}; see {log_path}")
                 if time.monotonic() > deadline:
                     raise ReplayError(f"replay not drained after {timeout:.0f}s ({done}/{total}); see {log_path}")
-            if progress is not None:
-                progress.write("\n")
+            shown.finish()
         finally:
             stop_fleet(fleet)
             store.expire_all(REPLAY_KEY_TTL)
