@@ -68,6 +68,9 @@ _SETTINGS_SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
     "poller": {"interval": (int, "poll_interval")},
 }
 
+# Sections of storywatch.toml that other modules read and validate themselves.
+_OWN_LOADERS = {"channel"}
+
 _NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -122,6 +125,8 @@ def load_settings(config_dir: Path | None = None) -> Settings:
     if path.exists() or config_dir != DEFAULT_CONFIG_DIR:
         data, text = _read_toml(path)
         for section, table in data.items():
+            if section in _OWN_LOADERS:
+                continue
             schema = _SETTINGS_SCHEMA.get(section)
             if schema is None or not isinstance(table, dict):
                 raise ConfigError(f"{path}:{_line_of_section(text, section)}: unknown section [{section}]")
