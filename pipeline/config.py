@@ -222,7 +222,8 @@ def _story_from(path: Path) -> WatchedStorySpec:
     allowed = {"id", "title", "seeds", "include", "exclude"}
     for key in data:
         if key not in allowed:
-            raise ConfigError(f"{path}:{_line_of(text, key)}: unknown key {key!r} (allowed: {', '.join(sorted(allowed))})")
+            allowed_keys = ", ".join(sorted(allowed))
+            raise ConfigError(f"{path}:{_line_of(text, key)}: unknown key {key!r} (allowed: {allowed_keys})")
     for key in ("id", "title"):
         if not isinstance(data.get(key), str) or not data[key].strip():
             raise ConfigError(f"{path}:{_line_of(text, key)}: {key} must be a non-empty string")

@@ -38,7 +38,7 @@ def test_unknown_key_and_broken_toml(tmp_path: Path) -> None:
 
 
 def test_missing_settings_file_in_explicit_folder(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="storywatch.toml: file not found"):
+    with pytest.raises(ConfigError, match=r"storywatch\.toml: file not found"):
         load_settings(tmp_path)
 
 

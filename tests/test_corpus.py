@@ -31,5 +31,5 @@ def test_non_utf8_file_is_named(tmp_path: Path) -> None:
 
 
 def test_empty_folder_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(CorpusError, match="no .txt documents"):
+    with pytest.raises(CorpusError, match=r"no \.txt documents"):
         read_corpus(tmp_path)

@@ -25,6 +25,7 @@ examples:
   storywatch poller                      poll config/feeds.toml on the feeds' intervals
   storywatch alerts --follow --json      stream alerts as JSON lines
   storywatch stories / story ID          list stories / show a story's fact ledger
+  storywatch failed list | retry         failed articles with their reasons / queue them again
 
 REDIS_URL=redis://host:6379/0 points every command at an external Redis or Valkey.
 """
@@ -209,15 +210,49 @@ def ledger_json(ledger: Any) -> dict[str, Any]:
     return data
 
 
+def cmd_failed(args: argparse.Namespace) -> int:
+    from rq.job import Job
+    from rq.registry import FailedJobRegistry
+
+    from workers.queues import article_queue
+
+    store = _store(args)
+    registry = FailedJobRegistry(queue=article_queue(store))
+    ids = args.ids or registry.get_job_ids()
+    if args.action == "list":
+        for job in Job.fetch_many(ids, connection=store.client):
+            if job is None:
+                continue
+            reason = (job.latest_result().exc_string if job.latest_result() else "") or ""
+            last = reason.strip().splitlines()[-1] if reason.strip() else "unknown"
+            row = {"job": job.id, "article": job.args[1].get("article_id") if len(job.args) > 1 else None,
+                   "url": job.args[1].get("url") if len(job.args) > 1 else None,
+                   "ended_at": job.ended_at.isoformat() if job.ended_at else None, "reason": last}
+            if args.json:
+                _print_json(row)
+            else:
+                print(f"{row['job']}  {row['url']}\n    {row['reason']}")
+        if not ids and not args.json:
+            print(f"no failed jobs in namespace {store.namespace}")
+        return 0
+    for job_id in ids:
+        if args.action == "retry":
+            registry.requeue(job_id)
+        else:
+            registry.remove(job_id, delete_job=True)
+    print(f"{'requeued' if args.action == 'retry' else 'purged'} {len(ids)} failed job(s)")
+    return 0
+
+
 def cmd_cluster(args: argparse.Namespace) -> int:
     from pipeline.cluster import cluster_file
 
-    output = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    try:
-        stats = cluster_file(Path(args.input), output, progress=None if args.quiet else sys.stderr)
-    finally:
-        if args.output:
-            output.close()
+    progress = None if args.quiet else sys.stderr
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as output:
+            stats = cluster_file(Path(args.input), output, progress=progress)
+    else:
+        stats = cluster_file(Path(args.input), sys.stdout, progress=progress)
     if not args.quiet:
         print(f"clustered: {stats}", file=sys.stderr)
     return 0
@@ -288,6 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     story.add_argument("id")
     story.add_argument("--json", action="store_true")
     story.set_defaults(func=cmd_story)
+
+    failed = sub.add_parser("failed", help="list, retry or purge failed article jobs",
+                            description="Articles that failed for good (after their retries) stay in RQ's "
+                            "failed registry with the reason; retry them once the cause is fixed.")
+    failed.add_argument("action", choices=["list", "retry", "purge"])
+    failed.add_argument("ids", nargs="*", metavar="JOB", help="job ids (default: every failed job)")
+    failed.add_argument("--json", action="store_true")
+    failed.set_defaults(func=cmd_failed)
 
     cluster = sub.add_parser("cluster", help="cluster a JSONL stream into stories offline (no server)")
     cluster.add_argument("--input", required=True, help='JSONL of {"id","time","title","text"}')
