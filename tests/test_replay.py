@@ -91,6 +91,8 @@ def test_stories_and_ledger_after_replay(embedded_run: tuple[list[dict], Path]) 
     ledger = json.loads(shown.stdout)["ledger"]
     fact_ids = {f["id"] for f in ledger["facts"]}
     assert {f["claim_id"] for a in alerts for f in a["new_facts"]} <= fact_ids
+    streamed = run_cli("--config", str(config), "--namespace", "seedtest", "alerts", "--json", env={"REDIS_URL": ""})
+    assert [json.loads(line)["id"] for line in streamed.stdout.splitlines()] == [a["id"] for a in alerts]
     stop = run_cli("--config", str(config), "server", "stop", env={"REDIS_URL": ""})
     assert stop.stdout.strip() == "stopped"
 
