@@ -27,6 +27,7 @@ def build_alert(story: Story, article: Article, comparison: Comparison, created:
             "text": claim.text,
             "kind": kind_name,
             "claim_id": claim.id,
+            "detail": comparison.details.get(claim.id, ""),
             "conflicts_with": {"text": fact.text, "article_id": fact.first.article_id, "source": fact.first.source,
                                "fact_id": fact.id},
         }

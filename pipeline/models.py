@@ -263,6 +263,10 @@ class Comparison:
     new_facts: list[Claim] = field(default_factory=list)
     contradictions: list[tuple[Claim, Fact, str]] = field(default_factory=list)
     corroborations: list[tuple[Claim, Fact]] = field(default_factory=list)
+    # The earlier article this one copies (syndication, rewrite): it then adds and confirms nothing.
+    copy_of: str | None = None
+    # Why each contradiction was called, by claim id ("Malaysia vs Singapore").
+    details: dict[str, str] = field(default_factory=dict)
 
     @property
     def changes_anything(self) -> bool:

@@ -1,0 +1,531 @@
+"""A story's fact ledger: each new claim corroborates a fact, adds one, or contradicts one.
+
+Sentence embeddings only narrow the search to the facts a claim may be about; the slots decide.
+A contradiction needs the same subject and a conflicting value of one kind (number, date, place,
+person in a role, negation, quote wording). Being wrong about a contradiction costs more than
+missing one, so every test below errs on the side of "no conflict".
+"""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+
+import numpy as np
+
+from pipeline.aliases import normalise_place, person_overlap, places_conflict, roles, same_person
+from pipeline.models import Article, Claim, Comparison, Contradiction, Fact, Ledger, Quantity, SourceRef
+from pipeline.slots import dates_compatible
+
+# Cosine levels of all-MiniLM-L6-v2 between two sentences.
+CANDIDATE = 0.4  # below: about something else, even for a long sentence that says several things
+RELATED = 0.5  # above: close enough that the fact may already hold what the claim says
+RESTATES = 0.78  # above: the same statement in other words
+SAME_EVENT = 0.62  # above, with a shared name: the same event, so differing values conflict
+SAME_STATEMENT = 0.65  # above, with most words shared: one statement, so a flipped negation contradicts
+SAME_WORDING = 0.8  # share of words two sentences must have in common to be one sentence with one swap
+NEAR_COPY = 0.9  # above, with near-identical characters: the same sentence from a copied article
+TOP_K = 8
+# A claim whose words and values the nearest facts already hold restates them.
+COVERED = 0.6
+# An article is a copy of an earlier one when this share of its claims repeats that one verbatim.
+COPY_SHARE = 0.5
+COPY_MIN_CLAIMS = 3
+COPY_TEXT_RATIO = 0.85
+QUOTE_SAME_WORDING = 0.6
+# "about 90": how far an approximate figure may stray before it conflicts.
+APPROXIMATE_SPREAD = 0.1
+_FLOORS = ("more than", "over", "at least", "just over")
+_CEILINGS = ("less than", "fewer than", "under", "up to", "just under")
+# Words on either side of a figure that say what it measures ("tariffs on Chinese goods from 57%");
+# one more is needed when the sentences share no name.
+QUANTITY_WINDOW = 6
+SAME_QUANTITY_WORDS = 2
+
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "by",
+        "from",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "has",
+        "have",
+        "had",
+        "do",
+        "does",
+        "did",
+        "that",
+        "this",
+        "these",
+        "those",
+        "it",
+        "its",
+        "their",
+        "they",
+        "them",
+        "he",
+        "she",
+        "his",
+        "her",
+        "we",
+        "our",
+        "you",
+        "i",
+        "not",
+        "no",
+        "never",
+        "n't",
+        "than",
+        "then",
+        "there",
+        "also",
+        "said",
+        "says",
+        "would",
+        "will",
+        "could",
+        "should",
+        "can",
+        "may",
+        "might",
+        "about",
+        "after",
+        "before",
+        "over",
+        "into",
+        "out",
+        "up",
+        "more",
+        "most",
+        "such",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "what",
+        "when",
+        "where",
+        "while",
+        "during",
+        "between",
+        "both",
+        "any",
+        "all",
+        "some",
+        "other",
+    ]
+)
+_NEGATION_WORDS = frozenset({"not", "n't", "never", "no", "none", "nothing", "neither", "nor", "denied", "denies"})
+_ANTONYMS = {
+    frozenset(p)
+    for p in (
+        ("better", "worse"),
+        ("best", "worst"),
+        ("peace", "war"),
+        ("positive", "negative"),
+        ("increase", "decrease"),
+        ("raise", "cut"),
+        ("up", "down"),
+        ("win", "lose"),
+        ("support", "oppose"),
+        ("accept", "reject"),
+        ("agree", "disagree"),
+        ("strong", "weak"),
+        ("success", "failure"),
+        ("good", "bad"),
+        ("more", "less"),
+        ("always", "never"),
+        ("will", "won't"),
+        ("can", "cannot"),
+        ("friend", "enemy"),
+        ("safe", "dangerous"),
+    )
+}
+_LOCATIVE_PLACE = re.compile(r"\b(?:in|at|inside|near)\s+(?:the\s+)?([A-Z][\w.]*(?:\s+[A-Z][\w.]*)*)")
+_CLAUSE_BREAK = re.compile(r"[,;:—–]|\b(?:after|before|following|while|when|whereas|as|but|and then)\b")
+_WORD = re.compile(r"[a-z0-9%]+(?:'t)?")
+
+
+
+def _stem(word: str) -> str:
+    # No lemmatizer: a fixed prefix folds "agreed"/"agreement"/"agrees" well enough for overlap counts.
+    return word[:6]
+
+
+def _content(text: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 2}
+
+
+def _names(claim_or_fact: Claim | Fact) -> list[str]:
+    return [*claim_or_fact.slots.people, *claim_or_fact.slots.orgs]
+
+
+def _shares_subject(claim: Claim, fact: Fact, people: list[str]) -> bool:
+    places = {normalise_place(p) for p in claim.slots.places}
+    return bool(
+        person_overlap([*people, *claim.slots.orgs], _names(fact))
+        or places & {normalise_place(p) for p in fact.slots.places}
+    )
+
+
+def _bound(quantity: Quantity) -> str:
+    """How a figure is qualified: "" exact, ">=" a floor ("more than 90"), "<=" a ceiling, "~" approximate."""
+    text = quantity.text.lower()
+    if text[:1].isdigit():
+        return ""
+    if text.startswith(_FLOORS):
+        return ">="
+    if text.startswith(_CEILINGS):
+        return "<="
+    return "~"
+
+
+def _admits(bounded: Quantity, value: float) -> bool:
+    bound = _bound(bounded)
+    if bound == ">=":
+        return value >= bounded.value
+    if bound == "<=":
+        return value <= bounded.value
+    return abs(value - bounded.value) <= APPROXIMATE_SPREAD * max(abs(value), abs(bounded.value))
+
+
+def _quantities_agree(a: Quantity, b: Quantity) -> bool:
+    if a.value == b.value:
+        return True
+    return any(_bound(q) and _admits(q, other.value) for q, other in ((a, b), (b, a)))
+
+
+def _quantity_key(quantity: Quantity) -> tuple[str, str] | None:
+    # A bare number with nothing counted ("12 out of 10") has no identity to compare.
+    if not quantity.unit and not quantity.counts:
+        return None
+    return quantity.unit, quantity.counts
+
+
+def _surroundings(text: str, quantity: Quantity) -> set[str]:
+    number = re.search(r"\d[\d,.]*|[A-Za-z]+$", quantity.text)
+    at = text.find(number.group(0)) if number else -1
+    if at < 0:
+        return set()
+    before = _WORD.findall(text[:at].lower())[-QUANTITY_WINDOW:]
+    after = _WORD.findall(text[at:].lower())[1 : QUANTITY_WINDOW + 1]
+    return {_stem(w) for w in (*before, *after) if w not in _STOPWORDS and len(w) > 2 and not w[0].isdigit()}
+
+
+def _number_conflict(claim: Claim, fact: Fact, words_needed: int) -> str | None:
+    """A figure measuring what one of the fact's figures measures (same unit, same counted thing,
+    ``words_needed`` words around it in common) with a value that none of the fact's figures admits."""
+    for ours in claim.slots.quantities:
+        key = _quantity_key(ours)
+        if key is None or any(_quantities_agree(ours, t) for t in fact.slots.quantities):
+            continue
+        context = _surroundings(claim.text, ours)
+        for theirs in fact.slots.quantities:
+            if _quantity_key(theirs) != key:
+                continue
+            shared = context & _surroundings(fact.text, theirs)
+            if len(shared) >= words_needed and not any(_quantities_agree(q, theirs) for q in claim.slots.quantities):
+                return f"{ours.text} where the story has {theirs.text}"
+    return None
+
+
+def _coverage(claim: Claim, fact: Fact, ignore: tuple[str, ...] = ()) -> float:
+    """The share of the claim's words (less those of ``ignore``) that the fact also uses."""
+    ours = _content(claim.text) - _content(" ".join(ignore))
+    return len(ours & _content(fact.text)) / len(ours) if ours else 0.0
+
+
+def _date_conflict(claim: Claim, fact: Fact) -> str | None:
+    ours, theirs = claim.slots.dates, fact.slots.dates
+    new = [d for d in ours if not any(dates_compatible(d, t) for t in theirs)]
+    old = [t for t in theirs if not any(dates_compatible(d, t) for d in ours)]
+    # Every date must differ: a sentence that shares one date with the fact may just add a second event.
+    if ours and theirs and len(new) == len(ours) and len(old) == len(theirs):
+        return f"{new[0]} where the story has {old[0]}"
+    return None
+
+
+def _locatives(text: str) -> list[str]:
+    return [m.group(1).rstrip(".") for m in _LOCATIVE_PLACE.finditer(text)]
+
+
+def _event_places(text: str, people: list[str], context: list[str]) -> dict[str, set[str]]:
+    """Where each person was, as far as one sentence says. An "in/at PLACE" belongs to the people named
+    in its own clause before it ("talks with Xi in South Korea"), else to the last person named before
+    it, else the first after it, else to the people of the sentence before ("The meeting took place…")."""
+    mentions = sorted((m.start(), p) for p in people for m in re.finditer(re.escape(p), text))
+    located: dict[str, set[str]] = {}
+    for match in _LOCATIVE_PLACE.finditer(text):
+        clause_start = max((b.end() for b in _CLAUSE_BREAK.finditer(text, 0, match.start())), default=0)
+        in_clause = [p for at, p in mentions if clause_start <= at < match.start()]
+        before = [p for at, p in mentions if at < match.start()]
+        after = [p for at, p in mentions if at > match.start()]
+        owners = in_clause or before[-1:] or after[:1] or context
+        for owner in owners:
+            located.setdefault(owner, set()).add(match.group(1).rstrip("."))
+    return located
+
+
+def _place_conflict(claim: Claim, fact: Fact, similarity: float, context: list[str]) -> str | None:
+    """The same people of one event placed in different countries. Different days are different events."""
+    if _date_conflict(claim, fact):
+        return None
+    ours = _event_places(claim.text, claim.slots.people, context)
+    theirs = _event_places(fact.text, fact.slots.people, [])
+    clashes: list[tuple[str, str, str]] = []
+    for person, places in ours.items():
+        for other, known in theirs.items():
+            if not same_person(person, other):
+                continue
+            pairs = [(p, k) for p in places for k in known if places_conflict(p, k)]
+            # Someone can be in two places in one sentence: conflict only when none of them agree.
+            if not pairs or len(pairs) < len(places) * len(known):
+                return None
+            clashes.append((person, *pairs[0]))
+    # One shared person in two countries may be two trips; the pair that met is one meeting.
+    if len(clashes) >= 2 or (clashes and similarity >= SAME_EVENT):
+        person, place, known_place = clashes[0]
+        return f"{person} in {place} where the story has {known_place}"
+    return None
+
+
+def _person_conflict(claim: Claim, fact: Fact) -> str | None:
+    """Someone else in the same office. An office of no named country ("President Trump", "President
+    Xi") counts only when the rest of both sentences is the same."""
+    ours = roles(claim.text, tuple(claim.slots.people))
+    theirs = roles(fact.text, tuple(fact.slots.people))
+    for key, person in ours.items():
+        known = theirs.get(key)
+        if not known or same_person(person, known):
+            continue
+        role, country = key
+        if country or _coverage(claim, fact, ignore=(person,)) >= SAME_WORDING:
+            return f"{person} as {(country + ' ') if country else ''}{role} where the story has {known}"
+    return None
+
+
+def _negation_conflict(claim: Claim, fact: Fact, similarity: float) -> str | None:
+    if claim.slots.negated == fact.slots.negated or similarity < SAME_STATEMENT:
+        return None
+    if _coverage(claim, fact) >= COVERED:
+        return "negated" if claim.slots.negated else "affirmed where the story has a denial"
+    return None
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _meaning_changed(removed: list[str], added: list[str]) -> bool:
+    if (set(removed) | set(added)) & _NEGATION_WORDS:
+        return True
+    if any(w.isdigit() for w in removed) and any(w.isdigit() for w in added):
+        return True
+    return any(frozenset((r, a)) in _ANTONYMS for r in removed for a in added)
+
+
+def _quote_conflict(claim: Claim, fact: Fact) -> str | None:
+    for ours in claim.slots.quotes:
+        for theirs in fact.slots.quotes:
+            if not ours.speaker or not theirs.speaker or not same_person(ours.speaker, theirs.speaker):
+                continue
+            a, b = _words(theirs.text), _words(ours.text)
+            matcher = SequenceMatcher(None, a, b, autojunk=False)
+            if a == b or matcher.ratio() < QUOTE_SAME_WORDING:
+                continue
+            removed = [w for tag, i1, i2, _, _ in matcher.get_opcodes() if tag != "equal" for w in a[i1:i2]]
+            added = [w for tag, _, _, j1, j2 in matcher.get_opcodes() if tag != "equal" for w in b[j1:j2]]
+            if _meaning_changed(removed, added):
+                return f"{ours.speaker} quoted as “{ours.text}”"
+    return None
+
+
+def conflict(claim: Claim, fact: Fact, similarity: float, context: list[str]) -> tuple[str, str] | None:
+    """(kind, detail) when ``claim`` contradicts ``fact``; ``context`` names the people a claim that
+    names nobody is about (those of the sentence before it). Each kind brings its own evidence that
+    both sentences speak of the same thing; the sentence similarity only has to make it plausible."""
+    people = claim.slots.people or context
+    same_subject = _shares_subject(claim, fact, people)
+    checks = (
+        ("quote", lambda: _quote_conflict(claim, fact)),
+        ("negation", lambda: same_subject and _negation_conflict(claim, fact, similarity)),
+        ("number", lambda: _number_conflict(claim, fact, SAME_QUANTITY_WORDS + (not same_subject))),
+        ("place", lambda: _place_conflict(claim, fact, similarity, context)),
+        ("person", lambda: _person_conflict(claim, fact)),
+        # A date alone says little about which event it belongs to: the sentences must say the same otherwise.
+        (
+            "date",
+            lambda: (
+                same_subject
+                and similarity >= SAME_EVENT
+                and _coverage(claim, fact) >= COVERED
+                and _date_conflict(claim, fact)
+            ),
+        ),
+    )
+    for kind, check in checks:
+        detail = check()
+        if detail:
+            return kind, detail
+    return None
+
+
+def _restates(claim: Claim, candidates: list[Fact], similarity: float) -> bool:
+    """Whether the nearest facts already hold everything the claim says: its names, places, figures and
+    dates, and (unless the nearest fact says the same in other words) most of its words."""
+    names = [*claim.slots.people, *claim.slots.orgs]
+    known_names = [n for f in candidates for n in _names(f)]
+    if len(person_overlap(names, known_names)) < len(names):
+        return False
+    # Only where things happened counts as news; "the US secretary" names no new place.
+    known_places = {normalise_place(p) for f in candidates for p in f.slots.places}
+    if {normalise_place(p) for p in _locatives(claim.text)} - known_places:
+        return False
+    known_numbers = [q for f in candidates for q in f.slots.quantities]
+    if any(not any(_quantities_agree(q, k) for k in known_numbers) for q in claim.slots.quantities):
+        return False
+    known_dates = [d for f in candidates for d in f.slots.dates]
+    if any(not any(dates_compatible(d, k) for k in known_dates) for d in claim.slots.dates):
+        return False
+    if similarity >= RESTATES:
+        return True
+    words = _content(claim.text)
+    known_words = set().union(*(_content(f.text) for f in candidates))
+    return not words or len(words & known_words) / len(words) >= COVERED
+
+
+def _normal_text(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def _copied_from(ledger: Ledger, claims: list[Claim], similarity: np.ndarray) -> str | None:
+    """The earlier article this one repeats sentence for sentence (syndication, light rewrites)."""
+    repeats: dict[str, int] = {}
+    for i, claim in enumerate(claims):
+        origins: set[str] = set()
+        for j in np.flatnonzero(similarity[i] >= NEAR_COPY):
+            fact = ledger.facts[j]
+            for ref in (fact.first, *fact.confirmations):
+                ratio = SequenceMatcher(None, _normal_text(claim.text), _normal_text(ref.text)).ratio()
+                if ratio >= COPY_TEXT_RATIO:
+                    origins.add(ref.article_id)
+        for origin in origins:
+            repeats[origin] = repeats.get(origin, 0) + 1
+    if not repeats:
+        return None
+    origin, count = max(repeats.items(), key=lambda item: item[1])
+    return origin if count >= max(COPY_MIN_CLAIMS, COPY_SHARE * len(claims)) else None
+
+
+def _context(claims: list[Claim]) -> list[tuple[list[str], int | None]]:
+    """For each claim naming nobody: the people of the nearest earlier claim that names any, and
+    that claim's index (None for claims that name people themselves, or when none came before)."""
+    contexts: list[tuple[list[str], int | None]] = []
+    last: int | None = None
+    for i, claim in enumerate(claims):
+        if claim.slots.people:
+            contexts.append(([], None))
+            last = i
+        else:
+            contexts.append((claims[last].slots.people if last is not None else [], last))
+    return contexts
+
+
+def _add_new(comparison: Comparison, claim: Claim) -> None:
+    # Two sentences of one article saying the same new thing make one fact.
+    if claim.vector is not None and any(
+        other.vector is not None and float(claim.vector @ other.vector) >= RESTATES for other in comparison.new_facts
+    ):
+        return
+    comparison.new_facts.append(claim)
+
+
+def compare(ledger: Ledger, claims: list[Claim], article: Article) -> Comparison:
+    """How the article's claims (with vectors) relate to the ledger; the ledger is not changed."""
+    comparison = Comparison()
+    facts = [f for f in ledger.facts if f.vector is not None]
+    usable = [c for c in claims if c.vector is not None]
+    if not facts or not usable:
+        for claim in usable:
+            _add_new(comparison, claim)
+        return comparison
+    similarity = np.stack([c.vector for c in usable]) @ np.stack([f.vector for f in facts]).T
+    comparison.copy_of = _copied_from(ledger, usable, similarity)
+    for claim, row, (context, source) in zip(usable, similarity, _context(usable), strict=True):
+        if source is not None:
+            # "The meeting took place in Vietnam" is about what the sentence naming the people was about.
+            row = np.maximum(row, similarity[source])
+        order = [j for j in np.argsort(-row)[:TOP_K] if row[j] >= CANDIDATE]
+        found = next(
+            ((facts[j], hit) for j in order if (hit := conflict(claim, facts[j], float(row[j]), context))), None
+        )
+        if found:
+            fact, (kind, detail) = found
+            comparison.contradictions.append((claim, fact, kind))
+            comparison.details[claim.id] = detail
+        elif comparison.copy_of:
+            continue
+        elif (related := [facts[j] for j in order if row[j] >= RELATED]) and _restates(
+            claim, related, float(row[order[0]])
+        ):
+            comparison.corroborations.append((claim, related[0]))
+        else:
+            _add_new(comparison, claim)
+    return comparison
+
+
+def _ref(article: Article, seen_at: str, text: str = "") -> SourceRef:
+    return SourceRef(article_id=article.id, source=article.source, url=article.url, seen_at=seen_at, text=text)
+
+
+def record(ledger: Ledger, comparison: Comparison, article: Article, seen_at: str) -> None:
+    """Write the comparison into the ledger. Running it twice for one article changes nothing more."""
+    if any(ref.article_id == article.id for ref in ledger.articles):
+        return
+    by_id = {fact.id: fact for fact in ledger.facts}
+    for claim in comparison.new_facts:
+        ledger.facts.append(
+            Fact(
+                id=claim.id,
+                text=claim.text,
+                first=_ref(article, seen_at, claim.text),
+                slots=claim.slots,
+                vector=claim.vector,
+            )
+        )
+    for claim, fact in comparison.corroborations:
+        held = by_id.get(fact.id, fact)
+        # One confirmation per independent article: a second sentence of it restating the fact adds nothing.
+        reporters = {held.first.article_id, *(c.article_id for c in held.confirmations)}
+        if article.id not in reporters:
+            held.confirmations.append(_ref(article, seen_at, claim.text))
+    for claim, fact, kind in comparison.contradictions:
+        ledger.contradictions.append(
+            Contradiction(
+                kind=kind,
+                fact_id=fact.id,
+                claim=_ref(article, seen_at, claim.text),
+                conflicts_with=fact.first,
+                detail=comparison.details.get(claim.id, ""),
+            )
+        )
+    ledger.articles.append(_ref(article, seen_at, f"copy of {comparison.copy_of}" if comparison.copy_of else ""))
