@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from pipeline.models import stable_id
 
@@ -28,6 +30,10 @@ class Entry:
     feed_url: str
     allow_private: bool = False
     seq: int = 0
+    # What the feed says about the item (title, summary, date): a new value means the article was edited.
+    fingerprint: str = ""
+    # Queued again because its feed entry changed: the same article id, to be re-read, not a new article.
+    update: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,13 +67,31 @@ def _timestamp(parsed: Any) -> float | None:
     return float(calendar.timegm(parsed)) if parsed else None
 
 
+@dataclass
+class FeedDocument:
+    """A parsed feed; for an HTML page instead of a feed, no entries and the feed links the page names."""
+
+    entries: list[Entry]
+    warning: str | None = None
+    is_feed: bool = True
+    alternates: list[str] = field(default_factory=list)
+
+
 def parse_entries(body: bytes, feed_url: str, feed_name: str = "", allow_private: bool = False
                   ) -> tuple[list[Entry], str | None]:
     """Entries oldest first, and feedparser's complaint if the feed is malformed (its entries still count)."""
+    document = parse_feed(body, feed_url, feed_name, allow_private)
+    return document.entries, document.warning
+
+
+def parse_feed(body: bytes, feed_url: str, feed_name: str = "", allow_private: bool = False) -> FeedDocument:
+    """The entries of a feed document oldest first, or the feed links of an HTML page (autodiscovery)."""
     import feedparser
 
     parsed = feedparser.parse(body, sanitize_html=False, resolve_relative_uris=False)
     warning = str(parsed.get("bozo_exception")) if parsed.get("bozo") else None
+    if not parsed.get("version") and not parsed.entries:
+        return FeedDocument([], warning, is_feed=False, alternates=discover_feeds(body, feed_url))
     entries: list[Entry] = []
     for item in parsed.entries:
         url = item.get("link") or ""
@@ -75,22 +99,57 @@ def parse_entries(body: bytes, feed_url: str, feed_name: str = "", allow_private
             continue
         guid = item.get("id") or item.get("guid") or ""
         source = (item.get("source") or {}).get("title") or feed_name or parsed.feed.get("title", "")
-        published = item.get("published_parsed") or item.get("updated_parsed")
+        # An Atom <updated> says when the entry changed, not when the story was published.
+        published = item.get("published_parsed")
+        updated = _timestamp(item.get("updated_parsed") or item.get("published_parsed"))
+        title = item.get("title", "")
         entries.append(Entry(
             article_id=article_id_for(guid, url),
             url=url,
             guid=guid,
-            title=item.get("title", ""),
+            title=title,
             published=_iso_date(published),
-            updated=_timestamp(item.get("updated_parsed") or item.get("published_parsed")),
+            updated=updated,
             source=source,
             feed_url=feed_url,
             allow_private=allow_private,
+            fingerprint=_fingerprint(title, item.get("summary", ""), updated),
         ))
     # Feeds list newest first; arrival order is oldest first, ties keep the feed's own order reversed.
     entries.reverse()
     entries.sort(key=lambda e: e.updated if e.updated is not None else float("inf"))
-    return entries, warning
+    return FeedDocument(entries, warning)
+
+
+def _fingerprint(title: str, summary: str, updated: float | None) -> str:
+    text = "\x1f".join((title.strip(), summary.strip(), repr(updated)))
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml")
+
+
+class _AlternateLinks(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "link":
+            return
+        values = {k.lower(): (v or "") for k, v in attrs}
+        rels = values.get("rel", "").lower().split()
+        if "alternate" in rels and values.get("type", "").lower().strip() in _FEED_TYPES and values.get("href"):
+            self.links.append(values["href"].strip())
+
+
+def discover_feeds(html: bytes, page_url: str) -> list[str]:
+    """Absolute URLs of the RSS/Atom feeds an HTML page announces with <link rel="alternate">, in page order."""
+    finder = _AlternateLinks()
+    # Only ASCII attributes matter here, so a wrong guess of the page's charset costs nothing.
+    finder.feed(html.decode("utf-8", errors="replace"))
+    finder.close()
+    return list(dict.fromkeys(urljoin(page_url, href) for href in finder.links))
 
 
 def _iso_date(parsed: Any) -> str | None:

@@ -46,6 +46,8 @@ def embedded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], 
 def test_one_watched_story_created_then_updated(embedded_run: tuple[list[dict], Path]) -> None:
     alerts, _ = embedded_run
     assert [a["article"]["id"] for a in alerts] == [doc.id for doc in SEEDS]
+    # The date line is the publication date; an undated document stays undated (no guess, no feed time).
+    assert [(a["article"]["published"] or "")[:10] or None for a in alerts] == [doc.published for doc in SEEDS]
     assert [a["type"] for a in alerts] == ["story.created"] + ["story.updated"] * 4
     assert {a["story"]["id"] for a in alerts} == {"us-china-mil-channels"}
     assert all(a["story"]["watched"] is True for a in alerts)
