@@ -16,7 +16,7 @@ def _clip(text: str, size: int = _SUMMARY_QUOTE) -> str:
 
 
 def build_alert(story: Story, article: Article, comparison: Comparison, created: bool,
-                created_at: str, merged: list[str] | None = None) -> Alert | None:
+                created_at: str, merged: list[str] | None = None, revision: str = "") -> Alert | None:
     """The alert an article raises in its story; None when it adds, contradicts and merges nothing."""
     merged = merged or []
     if not created and not comparison.changes_anything and not merged:
@@ -35,12 +35,12 @@ def build_alert(story: Story, article: Article, comparison: Comparison, created:
         for claim, fact, kind_name in comparison.contradictions
     ]
     return Alert(
-        id=stable_id("alert", story.id, article.id, kind),
+        id=stable_id("alert", story.id, article.id, kind, revision),
         type=kind,  # type: ignore[arg-type]
         created_at=created_at,
         story={"id": story.id, "title": story.title, "watched": story.watched, "merged": merged},
         article={"id": article.id, "url": article.url, "source": article.source, "title": article.title,
-                 "published": article.published},
+                 "published": article.published, "revision": revision},
         new_facts=new_facts,
         contradictions=contradictions,
         corroborated=len(comparison.corroborations),

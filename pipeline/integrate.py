@@ -18,12 +18,15 @@ from pipeline.stories import StoryIndex
 
 @dataclass
 class Outcome:
+    article_id: str
     story: Story
     ledger: Ledger
     alert: Alert | None
     created: bool
     # Stories folded into ``story`` by this article: they and their ledgers are gone.
     absorbed: list[Story] = field(default_factory=list)
+    # The version of an edited article this outcome integrated ("" for a first version).
+    revision: str = ""
 
 
 def merge_ledgers(kept: Ledger, absorbed: Ledger) -> Ledger:
@@ -51,4 +54,20 @@ def integrate(analysed: AnalysedArticle, index: StoryIndex, ledger_of: Callable[
     record(ledger, comparison, analysed.article, seen_at=stamp)
     alert = build_alert(story, analysed.article, comparison, created, created_at=stamp,
                         merged=[gone.id for gone in absorbed])
-    return Outcome(story=story, ledger=ledger, alert=alert, created=created, absorbed=absorbed)
+    return Outcome(article_id=analysed.article.id, story=story, ledger=ledger, alert=alert, created=created,
+                   absorbed=absorbed)
+
+
+def revise(analysed: AnalysedArticle, story: Story, ledger: Ledger, revision: str, now: datetime) -> Outcome:
+    """An article of ``story`` came back edited: what the new text adds to or contradicts in the ledger.
+
+    Its unchanged sentences meet its own earlier facts and count for nothing; a changed figure or
+    place conflicts with the earlier version, so the alert says what the silent edit changed.
+    """
+    comparison = compare(ledger, analysed.claims, analysed.article)
+    stamp = now.isoformat(timespec="seconds")
+    record(ledger, comparison, analysed.article, seen_at=stamp, revision=revision)
+    story.updated_at = stamp
+    alert = build_alert(story, analysed.article, comparison, created=False, created_at=stamp, revision=revision)
+    return Outcome(article_id=analysed.article.id, story=story, ledger=ledger, alert=alert, created=False,
+                   revision=revision)

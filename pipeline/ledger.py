@@ -417,14 +417,19 @@ def _normal_text(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
 
-def _copied_from(ledger: Ledger, claims: list[Claim], similarity: np.ndarray) -> str | None:
-    """The earlier article this one repeats sentence for sentence (syndication, light rewrites)."""
+def _copied_from(facts: list[Fact], claims: list[Claim], similarity: np.ndarray, article_id: str) -> str | None:
+    """The earlier article this one repeats sentence for sentence (syndication, light rewrites).
+
+    An edited article repeats its own earlier version; that is a revision, not a copy.
+    """
     repeats: dict[str, int] = {}
     for i, claim in enumerate(claims):
         origins: set[str] = set()
         for j in np.flatnonzero(similarity[i] >= NEAR_COPY):
-            fact = ledger.facts[j]
+            fact = facts[j]
             for ref in (fact.first, *fact.confirmations):
+                if ref.article_id == article_id:
+                    continue
                 ratio = SequenceMatcher(None, _normal_text(claim.text), _normal_text(ref.text)).ratio()
                 if ratio >= COPY_TEXT_RATIO:
                     origins.add(ref.article_id)
@@ -469,7 +474,7 @@ def compare(ledger: Ledger, claims: list[Claim], article: Article) -> Comparison
             _add_new(comparison, claim)
         return comparison
     similarity = np.stack([c.vector for c in usable]) @ np.stack([f.vector for f in facts]).T
-    comparison.copy_of = _copied_from(ledger, usable, similarity)
+    comparison.copy_of = _copied_from(facts, usable, similarity, article.id)
     for claim, row, (context, source) in zip(usable, similarity, _context(usable), strict=True):
         if source is not None:
             # "The meeting took place in Vietnam" is about what the sentence naming the people was about.
@@ -497,9 +502,9 @@ def _ref(article: Article, seen_at: str, text: str = "") -> SourceRef:
     return SourceRef(article_id=article.id, source=article.source, url=article.url, seen_at=seen_at, text=text)
 
 
-def record(ledger: Ledger, comparison: Comparison, article: Article, seen_at: str) -> None:
-    """Write the comparison into the ledger. Running it twice for one article changes nothing more."""
-    if any(ref.article_id == article.id for ref in ledger.articles):
+def record(ledger: Ledger, comparison: Comparison, article: Article, seen_at: str, revision: str = "") -> None:
+    """Write the comparison into the ledger. Running it twice for one article (and revision) changes nothing more."""
+    if any(ref.article_id == article.id and ref.revision == revision for ref in ledger.articles):
         return
     by_id = {fact.id: fact for fact in ledger.facts}
     for claim in comparison.new_facts:
@@ -528,4 +533,6 @@ def record(ledger: Ledger, comparison: Comparison, article: Article, seen_at: st
                 detail=comparison.details.get(claim.id, ""),
             )
         )
-    ledger.articles.append(_ref(article, seen_at, f"copy of {comparison.copy_of}" if comparison.copy_of else ""))
+    reference = _ref(article, seen_at, f"copy of {comparison.copy_of}" if comparison.copy_of else "")
+    reference.revision = revision
+    ledger.articles.append(reference)

@@ -170,6 +170,8 @@ class SourceRef:
     url: str
     seen_at: str
     text: str = ""
+    # Set when an article came back edited: which version of it this is (the feed entry's fingerprint).
+    revision: str = ""
 
 
 @dataclass

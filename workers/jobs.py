@@ -22,7 +22,7 @@ from pipeline.config import Settings, load_settings, load_watched_stories
 from pipeline.extract import ExtractError, extract_article
 from pipeline.feeds import Entry
 from pipeline.fetch import FetchError, fetch
-from pipeline.integrate import integrate
+from pipeline.integrate import integrate, revise
 from pipeline.models import AnalysedArticle
 from pipeline.stories import StoryIndex
 from workers.delivery import dispatch
@@ -50,7 +50,7 @@ def process_article(namespace: str, entry_data: dict[str, Any]) -> dict[str, Any
     assert job is not None, "process_article runs inside an RQ worker"
     store = Store(job.connection, namespace)
     entry = Entry.from_dict(entry_data)
-    if store.story_of(entry.article_id) is not None:
+    if store.story_of(entry.article_id) is not None and not entry.update:
         return {"article_id": entry.article_id, "status": "already integrated"}
     seq = entry.seq
     if seq < store.next_to_integrate():
@@ -69,7 +69,7 @@ def process_article(namespace: str, entry_data: dict[str, Any]) -> dict[str, Any
             integrate_ready(store)
             dispatch(store)
         raise
-    store.put_pending(seq, {"analysed": analysed.to_dict()})
+    store.put_pending(seq, {"analysed": analysed.to_dict(), "revision": entry.fingerprint if entry.update else ""})
     started = time.perf_counter()
     integrated = integrate_ready(store)
     dispatch(store)
@@ -110,13 +110,18 @@ def integrate_ready(store: Store) -> int:
                 store.commit(lock, seq)
                 continue
             analysed = AnalysedArticle.from_dict(payload["analysed"])
-            if store.story_of(analysed.article.id) is not None:
+            revision = payload.get("revision", "")
+            home = store.story_of(analysed.article.id)
+            if home is not None and (not revision or store.has_revision(analysed.article.id, revision)):
                 store.commit(lock, seq)
                 continue
             if index is None:
                 ensure_watched_stories(store, load_watched_stories(settings().config_dir), analyser())
                 index = StoryIndex(store.stories())
-            outcome = integrate(analysed, index, store.ledger, datetime.now(UTC))
+            now = datetime.now(UTC)
+            story = index.get(home) if home is not None else None
+            outcome = (revise(analysed, story, store.ledger(story.id), revision, now) if story is not None
+                       else integrate(analysed, index, store.ledger, now))
             store.commit(lock, seq, outcome)
             lock.reacquire()
             done += 1

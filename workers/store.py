@@ -10,6 +10,7 @@ Every key lives under ``sw:{namespace}:`` so replays, tests and live runs share 
     stories             HASH   story id -> Story JSON
     ledger:{story}      STRING Ledger JSON
     articles            HASH   article id -> story id
+    revisions           HASH   article id -> fingerprint of its last integrated edit
     watched             HASH   watched story id -> fingerprint of its config and seeds
     alerts              STREAM one entry per alert, field "alert" = JSON
     feed:{digest}       HASH   poll state of one feed
@@ -247,6 +248,8 @@ class Store:
         for gone in outcome.absorbed:
             pipe.hdel(self.key("stories"), gone.id)
             pipe.delete(self.key("ledger", gone.id))
+        if outcome.revision:
+            pipe.hset(self.key("revisions"), outcome.article_id, outcome.revision)
         if outcome.alert is not None:
             pipe.xadd(self.key("alerts"), {"alert": json.dumps(outcome.alert.to_dict(), ensure_ascii=False)})
 
@@ -273,6 +276,11 @@ class Store:
     def ledger(self, story_id: str) -> Ledger:
         raw = self.client.get(self.key("ledger", story_id))
         return Ledger.from_dict(json.loads(raw)) if raw else Ledger(story_id=story_id)
+
+    def has_revision(self, article_id: str, revision: str) -> bool:
+        """Whether this version of an edited article was integrated already."""
+        raw = self.client.hget(self.key("revisions"), article_id)
+        return raw is not None and raw.decode() == revision
 
     def story_of(self, article_id: str) -> str | None:
         raw = self.client.hget(self.key("articles"), article_id)
