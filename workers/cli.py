@@ -32,6 +32,7 @@ examples:
   storywatch alerts status               what each channel sent, what failed and why
   storywatch story mute ID               stop delivering a story's alerts (unmute ID to resume)
   storywatch failed list | retry         failed articles with their reasons / queue them again
+  storywatch status --json               queues, lag, workers, failures by cause, integration pointer
 
 REDIS_URL=redis://host:6379/0 points every command at an external Redis or Valkey.
 """
@@ -151,6 +152,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         store = replay(documents, endpoint, settings, workers=args.workers, emit=_alert_printer(args.json),
                        progress=None if args.quiet else sys.stderr, namespace=args.namespace)
+        from rq.registry import FailedJobRegistry
+
+        from workers.queues import article_queue
+
+        failed = FailedJobRegistry(queue=article_queue(store)).count
+        if failed:
+            print(f"storywatch: {failed} of {len(documents)} documents failed; see why with: "
+                  f"storywatch --namespace {store.namespace} failed list", file=sys.stderr)
         if not args.quiet:
             print(f"replay done: {len(documents)} documents, namespace {store.namespace} "
                   f"(inspect with: storywatch --namespace {store.namespace} stories)", file=sys.stderr)
@@ -351,6 +360,17 @@ def cmd_failed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from workers.status import collect, format_status
+
+    status = collect(_store(args))
+    if args.json:
+        _print_json(status)
+    else:
+        print(format_status(status))
+    return 0
+
+
 def cmd_cluster(args: argparse.Namespace) -> int:
     from pipeline.cluster import cluster_file
 
@@ -476,6 +496,11 @@ def build_parser() -> argparse.ArgumentParser:
     failed.add_argument("ids", nargs="*", metavar="JOB", help="job ids (default: every failed job)")
     failed.add_argument("--json", action="store_true")
     failed.set_defaults(func=cmd_failed)
+
+    status = sub.add_parser("status", help="queues and their lag, workers and their heartbeats, failures by "
+                            "cause, stories, and the integration pointer")
+    status.add_argument("--json", action="store_true", help="one JSON object")
+    status.set_defaults(func=cmd_status)
 
     cluster = sub.add_parser("cluster", help="cluster a JSONL stream into stories offline (no server)")
     cluster.add_argument("--input", required=True, help='JSONL of {"id","time","title","text"}')
