@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import re
 import statistics
 import sys
@@ -161,7 +162,7 @@ def in_process(pages: list[Page]) -> tuple[dict[str, int], list[AnalysedArticle]
           f"[trafilatura 2.0.0 published: 0.958, P 0.938, R 0.978]; {len(pages) / extract_s:.1f} pages/s")
 
     analyser = Analyser(threads=1)
-    analyser.warm()
+    analyser.analyse(next(iter(articles.values())))  # load the models before timing
     timings: dict[str, float] = {}
     analysed = [analyser.analyse(article, timings) for article in articles.values()]
     sentences = [claim.text for item in analysed for claim in item.claims]
@@ -217,6 +218,18 @@ def fleet_pids(group: int) -> list[int]:
     return sorted(pids)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """CPU seconds all processes on the machine have used (every core but idle and iowait)."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], share: float) -> float:
     return float(np.percentile(values, share * 100)) if values else float("nan")
 
@@ -243,6 +256,9 @@ def run_fleet(pages: list[Page], count: int, workers: int, claims_per_page: dict
                 raise SystemExit(f"the fleet exited; see {data_dir / 'fleet.log'}")
             time.sleep(0.1)
         print(f"fleet: {workers} workers warm after {time.perf_counter() - loading:.1f}s")
+        workers_pids = fleet_pids(fleet.pid)
+        cpu_before = {pid: cpu_seconds(pid) for pid in workers_pids}
+        busy_before, own_before = machine_busy(), time.process_time()
         started = time.perf_counter()
         Poller(store, settings).poll(Feed(url=f"{site.base_url}/feed.xml", name="bench", allow_private=True))
         queued = time.perf_counter()
@@ -252,6 +268,8 @@ def run_fleet(pages: list[Page], count: int, workers: int, claims_per_page: dict
                 raise SystemExit(f"the fleet exited; see {data_dir / 'fleet.log'}")
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
+        fleet_cpu = sum(cpu_seconds(pid) - cpu_before[pid] for pid in workers_pids)
+        machine_cpu, own_cpu = machine_busy() - busy_before, time.process_time() - own_before
         memory = {pid: (command_of(pid), process_memory(pid)) for pid in fleet_pids(fleet.pid)}
     finally:
         stop_fleet(fleet)
@@ -274,6 +292,13 @@ def run_fleet(pages: list[Page], count: int, workers: int, claims_per_page: dict
         print(f"  {stage:<9} mean {statistics.fmean(seconds) * 1000:7.1f} ms   "
               f"p95 {percentile(seconds, 0.95) * 1000:7.1f} ms")
     print(f"  worker busy share of wall time: {busy / (elapsed * workers):.0%}")
+    cores = os.cpu_count() or 1
+    others = machine_cpu - fleet_cpu - own_cpu
+    print(f"CPU during the run: the workers used {fleet_cpu:.0f} CPU-s of the {elapsed * cores:.0f} the {cores} cores "
+          f"had; this process (HTTP server, poller) {own_cpu:.0f}; other processes on the machine {others:.0f}")
+    per_article = fleet_cpu / total
+    print(f"  worker CPU per article {per_article * 1000:.0f} ms: with {workers} cores to themselves the workers "
+          f"would reach about {workers / per_article:.1f} articles/s")
 
     sentences = sum(claims_per_page.get(site.page_of[result["article_id"]].id, 1) for _, result in timed)
     embed_seconds = sum(result["timings"].get("embed", 0.0) for _, result in timed)

@@ -7,8 +7,9 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from pipeline.claims import extract_claims, load_nlp
-from pipeline.embed import Backend, Embedder, pool
+from pipeline.embed import Backend, Embedder
 from pipeline.models import AnalysedArticle, Article, Claim
+from pipeline.stories import article_vector
 
 
 class Analyser:
@@ -32,10 +33,6 @@ class Analyser:
             self._nlp = load_nlp()
         return self._nlp
 
-    def warm(self) -> None:
-        """Load both models now rather than in the first job."""
-        self.analyse(Article(id="warm-up", url="", source="", title="", text="Models load once per process."))
-
     def analyse(self, article: Article, timings: MutableMapping[str, float] | None = None) -> AnalysedArticle:
         return self.analyse_many([article], timings)[0]
 
@@ -49,9 +46,10 @@ class Analyser:
         started = time.perf_counter()
         claims_of = [extract_claims(article, self.nlp) for article in articles]
         parsed = time.perf_counter()
-        # An article without claims is represented by its title (or its opening) instead.
-        texts = [[claim.text for claim in claims] or [article.title or article.text[:500]]
-                 for article, claims in zip(articles, claims_of, strict=True)]
+        # The title is embedded with the claims: it names the event (see stories.article_vector).
+        # An article with neither is represented by its opening.
+        texts = [[*([article.title] if article.title else []), *(claim.text for claim in claims)]
+                 or [article.text[:500]] for article, claims in zip(articles, claims_of, strict=True)]
         vectors = self.embedder.encode([text for group in texts for text in group])
         if timings is not None:
             timings["claims"] = timings.get("claims", 0.0) + parsed - started
@@ -61,10 +59,11 @@ class Analyser:
         for article, claims, group in zip(articles, claims_of, texts, strict=True):
             own = vectors[offset : offset + len(group)]
             offset += len(group)
-            # Without claims ``own`` holds the title's vector, which belongs to no claim.
-            for claim, vector in zip(claims, own, strict=False):
+            title = own[0] if article.title else None
+            body = own[1:] if article.title else own
+            for claim, vector in zip(claims, body, strict=False):
                 claim.vector = vector
-            analysed.append(AnalysedArticle(article=article, claims=claims, vector=pool(own),
+            analysed.append(AnalysedArticle(article=article, claims=claims, vector=article_vector(title, body),
                                             entities=_entities(claims)))
         return analysed
 

@@ -85,6 +85,14 @@ def test_long_text_is_truncated_not_rejected(onnx_embedder: Embedder) -> None:
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
+def test_batches_group_similar_lengths_within_a_token_budget() -> None:
+    lengths = [12, 300, 10, 40, 11, 90]
+    batches = embed._batches(lengths, batch_size=64, max_tokens=100)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    assert [[lengths[i] for i in batch] for batch in batches] == [[10, 11, 12], [40], [90], [300]]
+    assert embed._batches(lengths, batch_size=2, max_tokens=10_000) == [[2, 4], [0, 3], [5, 1]]
+
+
 def test_unknown_backend_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown embedding backend"):
         Embedder(backend="tensorflow")  # type: ignore[arg-type]
