@@ -363,11 +363,3 @@ def _without_onnx_package() -> Iterator[None]:
     finally:
         proto_utils._add_onnxscript_fn = original
 
-
-def pool(vectors: np.ndarray) -> np.ndarray:
-    """The mean direction of a set of unit vectors, itself of unit length."""
-    if len(vectors) == 0:
-        return np.zeros(DIMENSION, dtype=np.float32)
-    mean = vectors.mean(axis=0)
-    norm = float(np.linalg.norm(mean))
-    return (mean / norm if norm > 0 else mean).astype(np.float32)
