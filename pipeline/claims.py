@@ -8,6 +8,7 @@ commentary with nothing to check) is dropped here, so the ledger only ever sees 
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import date
 from functools import cache
@@ -18,6 +19,8 @@ from spacy.tokens import Doc, Span
 from pipeline import slots as slot_values
 from pipeline.aliases import clean_name
 from pipeline.models import Article, Claim, Quote, Slots, stable_id
+
+log = logging.getLogger("storywatch.claims")
 
 _FURNITURE = re.compile(
     r"click here|download the .{0,40}\bapp\b|^share\.?$|leave a reply|recommended (stories|articles|reading)|"
@@ -61,6 +64,10 @@ _SUBSTANTIVE_LABELS = frozenset(
         "CARDINAL",
     }
 )
+# Bounds on what one article costs: a long read has some 60,000 characters and 250 claims; a page of
+# 50,000 sentences (a dump, or an attack) is analysed no further than that.
+MAX_TEXT_CHARS = 60_000
+MAX_CLAIMS = 250
 _PRONOUN_SPEAKERS = re.compile(r"\b(he|she|they|the (official|minister|secretary|admiral|president))\b", re.I)
 
 
@@ -162,16 +169,34 @@ def _published(article: Article) -> date | None:
         return None
 
 
+def _blocks(article: Article) -> list[str]:
+    """The article's non-empty lines, up to MAX_TEXT_CHARS in all (spaCy also refuses a block over a million)."""
+    blocks: list[str] = []
+    left = MAX_TEXT_CHARS
+    for line in filter(None, map(str.strip, article.text.splitlines())):
+        if len(line) > left:
+            log.warning("article %s: %d characters long, only the first %d are analysed", article.id,
+                        len(article.text), MAX_TEXT_CHARS)
+            blocks.append(line[:left])
+            break
+        blocks.append(line)
+        left -= len(line)
+    return blocks
+
+
 def extract_claims(article: Article, nlp: Any = None) -> list[Claim]:
     """The article's claims in reading order; vectors are left for the caller to fill in one batch."""
     nlp = nlp or load_nlp()
     published = _published(article)
-    blocks = [line.strip() for line in article.text.splitlines() if line.strip()]
+    blocks = _blocks(article)
     claims: list[Claim] = []
     last_speaker: str | None = None
     for doc in nlp.pipe(blocks):
+        if len(claims) >= MAX_CLAIMS:
+            log.warning("article %s: only its first %d claims are read", article.id, MAX_CLAIMS)
+            break
         for span in _sentences(doc):
-            if _is_furniture(span):
+            if len(claims) >= MAX_CLAIMS or _is_furniture(span):
                 continue
             text = span.text.strip()
             slots = _slots(span, published, last_speaker)

@@ -14,6 +14,11 @@ from pipeline.models import stable_id
 
 _TRACKING = re.compile(r"^(utm_.*|fbclid|gclid|mc_cid|mc_eid|ref|cmpid|smid|ocid)$", re.IGNORECASE)
 _TOKEN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# Control characters (but tab and newline) come from broken feeds and garble logs and messages.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# A feed is a list of recent items; one that lists thousands is an archive or an attack. Only the
+# newest are read, so one feed cannot flood the queue.
+MAX_ENTRIES = 500
 
 
 @dataclass
@@ -98,11 +103,11 @@ def parse_feed(body: bytes, feed_url: str, feed_name: str = "", allow_private: b
         if not url:
             continue
         guid = item.get("id") or item.get("guid") or ""
-        source = (item.get("source") or {}).get("title") or feed_name or parsed.feed.get("title", "")
+        source = _clean((item.get("source") or {}).get("title") or feed_name or parsed.feed.get("title", ""))
         # An Atom <updated> says when the entry changed, not when the story was published.
         published = item.get("published_parsed")
         updated = _timestamp(item.get("updated_parsed") or item.get("published_parsed"))
-        title = item.get("title", "")
+        title = _clean(item.get("title", ""))
         entries.append(Entry(
             article_id=article_id_for(guid, url),
             url=url,
@@ -118,7 +123,15 @@ def parse_feed(body: bytes, feed_url: str, feed_name: str = "", allow_private: b
     # Feeds list newest first; arrival order is oldest first, ties keep the feed's own order reversed.
     entries.reverse()
     entries.sort(key=lambda e: e.updated if e.updated is not None else float("inf"))
+    if len(entries) > MAX_ENTRIES:
+        capped = f"the feed lists {len(entries)} entries; only the newest {MAX_ENTRIES} are read"
+        warning = f"{warning}; {capped}" if warning else capped
+        entries = entries[-MAX_ENTRIES:]
     return FeedDocument(entries, warning)
+
+
+def _clean(text: str) -> str:
+    return _CONTROL.sub("", text).strip()
 
 
 def _fingerprint(title: str, summary: str, updated: float | None) -> str:

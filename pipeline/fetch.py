@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -59,7 +60,26 @@ class Page:
     wire_bytes: int = 0
 
     def text(self) -> str:
-        return self.body.decode(self.encoding or "utf-8", errors="replace")
+        """The body as text, surviving a wrong or missing charset.
+
+        Valid UTF-8 is taken for UTF-8 whatever the header says (a page that declares latin-1 yet
+        decodes as UTF-8 is almost surely UTF-8), then the declared charset, then the page's own
+        ``<meta charset>``; a body none of them decodes is read as windows-1252, which fits most
+        legacy pages and never fails.
+        """
+        for encoding in ("utf-8", self.encoding, _meta_charset(self.body)):
+            if encoding:
+                with contextlib.suppress(LookupError, UnicodeDecodeError):
+                    return self.body.decode(encoding)
+        return self.body.decode("cp1252", errors="replace")
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""", re.IGNORECASE)
+
+
+def _meta_charset(body: bytes) -> str | None:
+    found = _META_CHARSET.search(body[:4096])
+    return found.group(1).decode("ascii") if found else None
 
 
 def client_options(timeout: float, user_agent: str) -> dict[str, Any]:

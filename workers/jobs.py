@@ -3,6 +3,20 @@
 The parallel half runs on any worker. Its result waits under ``pending:{seq}``; whichever worker
 holds the integration lock moves ``next`` forward through every result that is ready, so a replay
 raises the same alerts with one worker or eight.
+
+What a crash costs:
+
+- A worker killed mid-job: RQ runs the job again (`workers.fleet` makes that come within seconds).
+  Analysis has no effects outside ``pending:{seq}``, which a rerun overwrites with the same result;
+  integration commits story, ledger, alert and ``next`` in one transaction per sequence number,
+  fenced by the lock, and skips an article already integrated, so facts and alerts land once. A
+  rerun of a job whose article is in finishes the integration it may have left undone. Deliveries
+  are marked per alert and channel; only a kill between a send and its marker sends twice.
+- The server killed: clients retry for about two minutes (`workers.connection.PatientRedis`).
+  Valkey appends every write to the AOF with write(2) before it replies, so a killed server process
+  loses nothing it acknowledged; ``appendfsync everysec`` leaves only an OS crash or power cut able
+  to take the last second or two of writes. Those roll the state back consistently (the AOF is a
+  prefix of history): RQ's own records roll back with it and the jobs run again.
 """
 
 from __future__ import annotations
@@ -31,7 +45,8 @@ from workers.watched import ensure_watched_stories
 
 log = logging.getLogger("storywatch.jobs")
 
-LOCK_TIMEOUT = 60.0
+# Short, so a worker killed while holding the lock stalls the others briefly; renewed per article.
+LOCK_TIMEOUT = 20.0
 
 
 @functools.cache
@@ -50,12 +65,15 @@ def process_article(namespace: str, entry_data: dict[str, Any]) -> dict[str, Any
     assert job is not None, "process_article runs inside an RQ worker"
     store = Store(job.connection, namespace)
     entry = Entry.from_dict(entry_data)
-    if store.story_of(entry.article_id) is not None and not entry.update:
+    if _integrated(store, entry):
+        # An earlier attempt got this far before its worker died: finish what it may have left undone.
+        integrate_ready(store)
+        dispatch(store)
         return {"article_id": entry.article_id, "status": "already integrated"}
     seq = entry.seq
     if seq < store.next_to_integrate():
         # Retried by hand after it was skipped: it joins the stream again, at its end.
-        seq = store.next_sequence()
+        seq = store.claim_sequence(job.id)
     # Seconds per stage, returned with the job's result for benchmarks/pipeline.py.
     timings: dict[str, float] = {}
     try:
@@ -64,8 +82,11 @@ def process_article(namespace: str, entry_data: dict[str, Any]) -> dict[str, Any
         transient = isinstance(exc, FetchError) and exc.transient
         if not (transient and job.retries_left):
             # Give up on this one so the articles behind it flow; the failed job stays retryable.
+            # A result an earlier attempt left (its worker died before integrating) wins over this failure.
             job.retries_left = 0
-            store.put_pending(seq, {"skipped": f"{type(exc).__name__}: {exc}", "article_id": entry.article_id})
+            log.warning("article %s (sequence %d) failed: %s: %s", entry.article_id, seq, type(exc).__name__, exc)
+            store.put_pending(seq, {"skipped": f"{type(exc).__name__}: {exc}", "article_id": entry.article_id},
+                              replace=False)
             integrate_ready(store)
             dispatch(store)
         raise
@@ -75,6 +96,13 @@ def process_article(namespace: str, entry_data: dict[str, Any]) -> dict[str, Any
     dispatch(store)
     timings["integrate"] = time.perf_counter() - started
     return {"article_id": entry.article_id, "seq": seq, "integrated": integrated, "timings": timings}
+
+
+def _integrated(store: Store, entry: Entry) -> bool:
+    """Whether this entry (an article, or this edit of it) joined its story already."""
+    if entry.update:
+        return store.has_revision(entry.article_id, entry.fingerprint)
+    return store.story_of(entry.article_id) is not None
 
 
 def analyse_entry(entry: Entry, config: Settings, timings: dict[str, float] | None = None) -> AnalysedArticle:
@@ -118,6 +146,7 @@ def integrate_ready(store: Store) -> int:
             if index is None:
                 ensure_watched_stories(store, load_watched_stories(settings().config_dir), analyser())
                 index = StoryIndex(store.stories())
+                lock.reacquire()
             now = datetime.now(UTC)
             story = index.get(home) if home is not None else None
             outcome = (revise(analysed, story, store.ledger(story.id), revision, now) if story is not None

@@ -5,6 +5,7 @@ Every key lives under ``sw:{namespace}:`` so replays, tests and live runs share 
     seq                 INCR   arrival sequence handed out by the poller
     seen:{digest}       STRING dedupe marker of a GUID or canonical URL (bounded lifetime)
     pending:{seq}       STRING analysed article (or the reason it was skipped), awaiting its turn
+    seqjobs             HASH   seq -> job id and "job:{id}" -> seq, for articles retried by hand at the stream's end
     next                STRING the next sequence number to integrate
     lock:integrate      STRING lock of the ordered step (redis-py Lock)
     stories             HASH   story id -> Story JSON
@@ -70,6 +71,18 @@ return 0
 """
 
 
+# The sequence number a job retried by hand takes at the stream's end: the one it claimed before
+# unless the stream has passed it, else a new one. Number and owner are written in one step, so a
+# job killed in between leaves no number that no job will fill. KEYS: seq, seqjobs. ARGV: job id, next.
+_CLAIM_SEQUENCE = """
+local mine = redis.call('HGET', KEYS[2], 'job:' .. ARGV[1])
+if mine and tonumber(mine) >= tonumber(ARGV[2]) then return tonumber(mine) end
+local seq = redis.call('INCR', KEYS[1])
+redis.call('HSET', KEYS[2], seq, ARGV[1], 'job:' .. ARGV[1], seq)
+return seq
+"""
+
+
 def digest(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
@@ -112,6 +125,13 @@ class Store:
     @property
     def delivery_queue_name(self) -> str:
         return self.delivery_queue_for(self.queue_name)
+
+    @staticmethod
+    def namespace_of_queue(queue_name: str) -> str | None:
+        """The namespace whose article queue is named so; None for any other queue."""
+        if queue_name.startswith("sw.") and queue_name.endswith(".articles"):
+            return queue_name.removeprefix("sw.").removesuffix(".articles")
+        return None
 
     @staticmethod
     def delivery_queue_for(article_queue: str) -> str:
@@ -204,8 +224,19 @@ class Store:
 
     # --- the ordered step --------------------------------------------------------------------
 
-    def put_pending(self, seq: int, payload: dict[str, Any]) -> None:
-        self.client.set(self.key("pending", str(seq)), json.dumps(payload), ex=PENDING_TTL)
+    def put_pending(self, seq: int, payload: dict[str, Any], replace: bool = True) -> bool:
+        """Leave a result for sequence ``seq``; with ``replace=False`` an earlier result wins (False)."""
+        return bool(self.client.set(self.key("pending", str(seq)), json.dumps(payload), ex=PENDING_TTL,
+                                    nx=not replace))
+
+    def claim_sequence(self, job_id: str) -> int:
+        """A sequence number at the end of the stream for ``job_id``, the same through the job's own retries."""
+        script = self.client.register_script(_CLAIM_SEQUENCE)
+        return int(script(keys=[self.key("seq"), self.key("seqjobs")], args=[job_id, self.next_to_integrate()]))
+
+    def job_of_sequence(self, seq: int) -> str | None:
+        raw = self.client.hget(self.key("seqjobs"), str(seq))
+        return raw.decode() if raw else None
 
     def pending(self, seq: int) -> dict[str, Any] | None:
         raw = self.client.get(self.key("pending", str(seq)))
@@ -282,6 +313,9 @@ class Store:
         raw = self.client.hget(self.key("revisions"), article_id)
         return raw is not None and raw.decode() == revision
 
+    def article_count(self) -> int:
+        return int(self.client.hlen(self.key("articles")))
+
     def story_of(self, article_id: str) -> str | None:
         raw = self.client.hget(self.key("articles"), article_id)
         return raw.decode() if raw else None
@@ -293,6 +327,9 @@ class Store:
         start = "-" if after == "-" else f"({after}"
         entries = self.client.xrange(self.key("alerts"), min=start, count=count)
         return [(entry_id.decode(), Alert.from_dict(json.loads(fields[b"alert"]))) for entry_id, fields in entries]
+
+    def alert_count(self) -> int:
+        return int(self.client.xlen(self.key("alerts")))
 
     def append_alert(self, alert: Alert) -> str:
         """Add an alert outside the ordered step (tools and tests); returns its stream id."""
