@@ -27,7 +27,6 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,9 @@ sys.path.insert(0, str(PROJECT))
 from pipeline.config import Feed, load_settings  # noqa: E402
 from pipeline.corpus import Document  # noqa: E402
 from workers.connection import PatientRedis  # noqa: E402
+from workers.loopback import LoopbackSite  # noqa: E402
 from workers.poller import Poller  # noqa: E402
-from workers.replay import article_page, atom_feed  # noqa: E402
+from workers.replay import corpus_responder  # noqa: E402
 from workers.server import EmbeddedServer  # noqa: E402
 from workers.status import collect, queue_status  # noqa: E402
 from workers.store import Store  # noqa: E402
@@ -95,37 +95,12 @@ class GrowingSite:
     def __init__(self, documents: list[Document]) -> None:
         self.documents = documents
         self.released = 0
-        pages = {f"/articles/{doc.id}.html": article_page(doc).encode() for doc in documents}
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/feed.xml":
-                    # Every released article, so that each keeps its <updated> (its place in the list).
-                    shown = site.documents[:site.released]
-                    body, kind = atom_feed(shown, site.base_url).encode(), "application/atom+xml"
-                elif self.path in pages:
-                    body, kind = pages[self.path], "text/html; charset=utf-8"
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # Every released article, so that each keeps its <updated> (its place in the list).
+        self.loopback = LoopbackSite(corpus_responder(documents, lambda: self.documents[:self.released]))
+        self.base_url = self.loopback.base_url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.close()
 
 
 def pool_children(pool_pid: int) -> list[int]:

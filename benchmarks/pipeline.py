@@ -29,12 +29,10 @@ import re
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +48,9 @@ from pipeline.extract import ExtractError, extract_article  # noqa: E402
 from pipeline.models import AnalysedArticle, Article, Story  # noqa: E402
 from pipeline.stories import StoryIndex  # noqa: E402
 from workers.connection import Endpoint  # noqa: E402
+from workers.loopback import LoopbackSite, Response  # noqa: E402
 from workers.poller import Poller  # noqa: E402
-from workers.replay import atom_feed, start_fleet, stop_fleet  # noqa: E402
+from workers.replay import corpus_responder, start_fleet, stop_fleet  # noqa: E402
 from workers.server import EmbeddedServer  # noqa: E402
 from workers.store import Store  # noqa: E402
 
@@ -106,37 +105,21 @@ class PageSite:
     def __init__(self, pages: list[Page], count: int) -> None:
         ids = [f"page{i:05d}-{pages[i % len(pages)].id[:8]}" for i in range(count)]
         by_path = {f"/articles/{article_id}.html": pages[i % len(pages)].html for i, article_id in enumerate(ids)}
-        # atom_feed wants documents; a page's first ground-truth line makes its title.
+        # The feed is built from documents; a page's first ground-truth line makes its title.
         documents = [Document(id=article_id, text=pages[i % len(pages)].truth or article_id, published=None,
                               path=Path(article_id)) for i, article_id in enumerate(ids)]
-        site = self
+        feed = corpus_responder(documents)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/feed.xml":
-                    body, kind = atom_feed(documents, site.base_url).encode(), "application/atom+xml"
-                elif self.path in by_path:
-                    body, kind = by_path[self.path], "text/html"
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def respond(path: str, headers: dict[str, str]) -> Response | None:
+            page = by_path.get(path)
+            return (200, {"Content-Type": "text/html"}, page) if page is not None else feed(path, headers)
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.loopback = LoopbackSite(respond)
+        self.base_url = self.loopback.base_url
         self.page_of = {article_id: pages[i % len(pages)] for i, article_id in enumerate(ids)}
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.close()
 
 
 # --- one process: quality and ceilings ------------------------------------------------------------

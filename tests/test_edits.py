@@ -6,9 +6,7 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import redis
@@ -16,6 +14,7 @@ import redis
 from pipeline.config import Feed, load_settings
 from tests.conftest import PROJECT
 from tests.test_fleet import wait_for
+from workers.loopback import LoopbackSite, Response
 from workers.poller import Poller
 from workers.server import EmbeddedServer
 from workers.store import Store
@@ -32,31 +31,18 @@ class EditableSite:
 
     def __init__(self) -> None:
         self.text, self.title, self.date = FIRST, "New ferry line for Oslo", "Mon, 03 Nov 2025 10:00:00 GMT"
-        site = self
+        self.loopback = LoopbackSite(self.respond)
+        self.base = self.loopback.base_url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/feed.xml":
-                    body = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>Oslo News</title><item>'
-                            f"<title>{site.title}</title><link>{site.base}/ferry.html</link><guid>ferry-1</guid>"
-                            f"<pubDate>{site.date}</pubDate></item></channel></rss>").encode()
-                    kind = "application/rss+xml"
-                else:
-                    body = f"<html><head><title>{site.title}</title></head><body><article><p>{site.text}</p>" \
-                           f"</article></body></html>".encode()
-                    kind = "text/html; charset=utf-8"
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def respond(self, path: str, headers: dict[str, str]) -> Response:
+        if path == "/feed.xml":
+            return 200, {"Content-Type": "application/rss+xml"}, (
+                f'<?xml version="1.0"?><rss version="2.0"><channel><title>Oslo News</title><item>'
+                f"<title>{self.title}</title><link>{self.base}/ferry.html</link><guid>ferry-1</guid>"
+                f"<pubDate>{self.date}</pubDate></item></channel></rss>").encode()
+        return 200, {"Content-Type": "text/html; charset=utf-8"}, (
+            f"<html><head><title>{self.title}</title></head><body><article><p>{self.text}</p>"
+            f"</article></body></html>").encode()
 
     def edit(self) -> None:
         self.text, self.title, self.date = EDITED, "New ferry line for Oslo (updated)", "Mon, 03 Nov 2025 12:00:00 GMT"
@@ -66,8 +52,7 @@ class EditableSite:
 def site() -> Iterator[EditableSite]:
     site = EditableSite()
     yield site
-    site.server.shutdown()
-    site.server.server_close()
+    site.loopback.close()
 
 
 def test_edited_article_reports_what_changed(embedded: EmbeddedServer, site: EditableSite) -> None:

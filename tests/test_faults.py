@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -32,8 +31,9 @@ from pipeline.models import Ledger
 from pipeline.stories import StoryIndex
 from tests.conftest import PROJECT, run_cli
 from workers.jobs import analyse_entry
+from workers.loopback import LoopbackSite, Response
 from workers.poller import Poller
-from workers.replay import article_page, atom_feed
+from workers.replay import corpus_responder
 from workers.server import EmbeddedServer
 from workers.store import Store
 from workers.watchdog import Watchdog
@@ -56,39 +56,24 @@ class Site:
 
     def __init__(self, documents: list[Document], gated: str) -> None:
         self.requested, self.released = threading.Event(), threading.Event()
-        site = self
+        self.gated = gated
+        self.corpus = corpus_responder(documents)
+        self.loopback = LoopbackSite(self.respond)
+        self.base_url = self.loopback.base_url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                name = self.path.removeprefix("/articles/").removesuffix(".html")
-                if self.path == "/feed.xml":
-                    body = atom_feed(documents, site.base_url).encode()
-                elif name in HOSTILE:
-                    body = HOSTILE[name][0]
-                else:
-                    body = article_page(next(doc for doc in documents if doc.id == name)).encode()
-                if name == gated and not site.released.is_set():
-                    site.requested.set()
-                    site.released.wait(120)
-                    return  # the worker that asked is dead by now
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def respond(self, path: str, headers: dict[str, str]) -> Response | None:
+        name = path.removeprefix("/articles/").removesuffix(".html")
+        if name == self.gated and not self.released.is_set():
+            self.requested.set()
+            self.released.wait(120)
+            return None  # the worker that asked is dead by now
+        if name in HOSTILE:
+            return 200, {"Content-Type": "text/html"}, HOSTILE[name][0]
+        return self.corpus(path, headers)
 
     def close(self) -> None:
         self.released.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self.loopback.close()
 
 
 @pytest.fixture

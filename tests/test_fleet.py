@@ -16,8 +16,9 @@ from rq import Worker
 from pipeline.config import Feed, load_settings
 from pipeline.corpus import Document
 from tests.conftest import PROJECT
+from workers.loopback import LoopbackSite
 from workers.poller import Poller
-from workers.replay import CorpusSite
+from workers.replay import FEED_PATH, corpus_responder
 from workers.server import EmbeddedServer
 from workers.store import Store
 
@@ -54,8 +55,8 @@ def test_fleet_survives_server_restart_and_stops_warmly(tmp_path: Path) -> None:
         document = Document(id="restart_1", published="2025-11-03", path=Path("restart_1.txt"),
                             text="Officials in Oslo said on Monday that the new ferry line will carry 400 "
                                  "passengers a day between the two harbours starting in March.")
-        with CorpusSite([document]) as site:
-            Poller(store, load_settings()).poll(Feed(url=site.feed_url, allow_private=True))
+        with LoopbackSite(corpus_responder([document])) as site:
+            Poller(store, load_settings()).poll(Feed(url=site.base_url + FEED_PATH, allow_private=True))
             wait_for(lambda: store.story_of("restart_1") is not None)
         [(_, alert)] = store.alerts()
         assert alert.type == "story.created" and alert.article["id"] == "restart_1"

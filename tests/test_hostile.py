@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -25,6 +22,7 @@ from pipeline.fetch import FetchError, check_address, client_options, fetch, fet
 from pipeline.models import Article
 from workers.connection import redact
 from workers.jobs import analyse_entry
+from workers.loopback import LoopbackSite, Response
 
 BIG = 200 * 1024 * 1024
 CAP = 1_000_000
@@ -70,57 +68,32 @@ ROUTES: dict[str, tuple[dict[str, str], bytes]] = {
 }
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up on purpose
-            self._answer()
+def trickle() -> Iterator[bytes]:
+    for _ in range(120):
+        yield b"x"
+        time.sleep(1.0)
 
-    def _answer(self) -> None:
-        if self.path.startswith("/hop/"):
-            # An endless chain of distinct redirects.
-            self.send_response(302)
-            self.send_header("Location", f"/hop/{int(self.path.rsplit('/', 1)[1]) + 1}")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        elif self.path in ("/huge", "/huge-chunked"):
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            if self.path == "/huge":
-                self.send_header("Content-Length", str(BIG))
-            self.end_headers()
-            block = b"<p>" + b"x" * 65_536 + b"</p>"
-            for _ in range(BIG // len(block)):
-                self.wfile.write(block)
-        elif self.path == "/trickle":
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.end_headers()
-            for _ in range(120):
-                self.wfile.write(b"x")
-                self.wfile.flush()
-                time.sleep(1.0)
-        else:
-            headers, body = ROUTES.get(self.path, ({}, b""))
-            self.send_response(200 if self.path in ROUTES else 404)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+def respond(path: str, headers: dict[str, str]) -> Response | None:
+    if path.startswith("/hop/"):
+        # An endless chain of distinct redirects.
+        return 302, {"Location": f"/hop/{int(path.rsplit('/', 1)[1]) + 1}"}, b""
+    if path in ("/huge", "/huge-chunked"):
+        block = b"<p>" + b"x" * 65_536 + b"</p>"
+        length = {"Content-Length": str(BIG)} if path == "/huge" else {}
+        return 200, {"Content-Type": "text/html", **length}, (block for _ in range(BIG // len(block)))
+    if path == "/trickle":
+        return 200, {"Content-Type": "text/html"}, trickle()
+    if path in ROUTES:
+        page_headers, body = ROUTES[path]
+        return 200, page_headers, body
+    return None
 
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with LoopbackSite(respond) as loopback:
+        yield loopback.base_url
 
 
 def get(url: str, **kwargs: Any) -> Any:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import gzip
 import random
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,11 +15,11 @@ from rq import Queue
 from rq.job import Job
 
 from pipeline.config import Feed, Settings
+from workers.loopback import LoopbackSite, Response
 from workers.poller import FeedState, Poller, PollResult, adapt, failure_delay
 from workers.server import EmbeddedServer
 from workers.store import Store
 
-Response = tuple[int, dict[str, str], bytes]
 Route = Callable[[dict[str, str]], Response]
 
 
@@ -54,26 +52,13 @@ class Site:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
-        site = self
+        self.loopback = LoopbackSite(self.respond)
+        self.base = self.loopback.base_url
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                site.requests.append((self.path, headers))
-                route = site.routes.get(self.path)
-                status, out, body = route(headers) if route else (404, {}, b"")
-                self.send_response(status)
-                for key, value in out.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+    def respond(self, path: str, headers: dict[str, str]) -> Response | None:
+        self.requests.append((path, headers))
+        route = self.routes.get(path)
+        return route(headers) if route else None
 
     def feed(self, path: str, **kwargs: object) -> Feed:
         return Feed(url=self.base + path, allow_private=True, interval=600, **kwargs)  # type: ignore[arg-type]
@@ -93,11 +78,8 @@ class Clock:
 @pytest.fixture(scope="module")
 def server() -> Iterator[Site]:
     site = Site()
-    thread = threading.Thread(target=site.server.serve_forever, daemon=True)
-    thread.start()
     yield site
-    site.server.shutdown()
-    site.server.server_close()
+    site.loopback.close()
 
 
 @pytest.fixture

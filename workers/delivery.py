@@ -67,6 +67,13 @@ def _channel(name: str) -> ChannelSpec | None:
     return next((spec for spec in _config(None)[1] if spec.name == name), None)
 
 
+def _job_context(namespace: str, channel_name: str) -> tuple[Job, Store, ChannelSpec | None]:
+    """The running RQ job, its namespace's store, and the channel it is for (None if unconfigured)."""
+    job = get_current_job()
+    assert job is not None, "delivery jobs run inside an RQ worker"
+    return job, Store(job.connection, namespace), _channel(channel_name)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -162,10 +169,7 @@ def _article_urls(store: Store, story_id: str) -> dict[str, str]:
 
 def deliver(namespace: str, channel_name: str, delivery: dict[str, Any]) -> str:
     """The RQ job of one send. Safe to run twice: the marker lets only one send out."""
-    job = get_current_job()
-    assert job is not None, "deliver runs inside an RQ worker"
-    store = Store(job.connection, namespace)
-    spec = _channel(channel_name)
+    job, store, spec = _job_context(namespace, channel_name)
     if spec is None:
         return f"channel {channel_name} is no longer configured"
     alerts = [Alert.from_dict(data) for data in delivery["alerts"]]
@@ -224,10 +228,7 @@ def _schedule_digest(store: Store, spec: ChannelSpec, story_id: str, delay_ms: i
 
 def collect_digest(namespace: str, channel_name: str, story_id: str) -> str:
     """The RQ job that ends a quiet period: the alerts folded during it become one queued delivery."""
-    job = get_current_job()
-    assert job is not None, "collect_digest runs inside an RQ worker"
-    store = Store(job.connection, namespace)
-    spec = _channel(channel_name)
+    _, store, spec = _job_context(namespace, channel_name)
     if spec is None:
         return f"channel {channel_name} is no longer configured"
 

@@ -11,12 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TextIO
 from xml.sax.saxutils import escape
@@ -25,6 +23,7 @@ from pipeline.config import Feed, Settings
 from pipeline.corpus import Document
 from pipeline.models import Alert
 from workers.connection import Endpoint
+from workers.loopback import LoopbackSite, Responder, Response
 from workers.poller import Poller
 from workers.store import Store
 
@@ -64,46 +63,25 @@ def article_page(doc: Document) -> str:
     )
 
 
-class CorpusSite:
-    """A loopback HTTP server for one corpus: ``/feed.xml`` and ``/articles/{id}.html``."""
+FEED_PATH = "/feed.xml"
 
-    def __init__(self, documents: list[Document]) -> None:
-        pages = {f"/articles/{doc.id}.html": article_page(doc).encode() for doc in documents}
-        site = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/feed.xml":
-                    body, kind = atom_feed(documents, site.base_url).encode(), "application/atom+xml"
-                elif self.path in pages:
-                    body, kind = pages[self.path], "text/html; charset=utf-8"
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+def corpus_responder(documents: list[Document], listed: Callable[[], list[Document]] | None = None) -> Responder:
+    """The corpus as a site: ``/feed.xml`` and ``/articles/{id}.html``, links built from the Host header.
 
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+    ``listed`` gives the documents the feed shows now (default: all), for a stream that grows.
+    """
+    pages = {f"/articles/{doc.id}.html": article_page(doc).encode() for doc in documents}
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def respond(path: str, headers: dict[str, str]) -> Response | None:
+        if path == FEED_PATH:
+            base = f"http://{headers.get('host', '127.0.0.1')}"
+            shown = listed() if listed is not None else documents
+            return 200, {"Content-Type": "application/atom+xml"}, atom_feed(shown, base).encode()
+        page = pages.get(path)
+        return (200, {"Content-Type": "text/html; charset=utf-8"}, page) if page is not None else None
 
-    @property
-    def feed_url(self) -> str:
-        return f"{self.base_url}/feed.xml"
-
-    def __enter__(self) -> CorpusSite:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    return respond
 
 
 def start_fleet(endpoint: Endpoint, settings: Settings, namespace: str, workers: int, log_path: Path
@@ -168,10 +146,10 @@ def replay(documents: list[Document], endpoint: Endpoint, settings: Settings, *,
     """Stream ``documents`` through poller and workers; ``emit`` each alert; return once drained."""
     store = Store(endpoint.client(patient=True), namespace or f"replay-{uuid.uuid4().hex[:8]}")
     log_path = settings.data_dir.parent / "logs" / f"{store.namespace}.log"
-    with CorpusSite(documents) as site:
+    with LoopbackSite(corpus_responder(documents)) as site:
         fleet = start_fleet(endpoint, settings, store.namespace, workers, log_path)
         try:
-            Poller(store, settings).poll(Feed(url=site.feed_url, name="replay", allow_private=True))
+            Poller(store, settings).poll(Feed(url=site.base_url + FEED_PATH, name="replay", allow_private=True))
             total = store.last_sequence()
             last_id = "0-0"
             deadline = time.monotonic() + timeout
