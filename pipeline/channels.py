@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import ConfigError, _line_of, _read_toml, config_dir_from_env
+from pipeline.config import ConfigError, config_dir_from_env, line_of, read_toml
 from pipeline.messages import SEVERITIES, severity_rank
 from pipeline.models import Alert
 
@@ -129,10 +129,10 @@ def load_channels(config_dir: Path | None = None) -> list[ChannelSpec]:
     path = config_dir / "storywatch.toml"
     if not path.exists():
         return []
-    data, text = _read_toml(path)
+    data, text = read_toml(path)
     tables = data.get("channel", [])
     if not isinstance(tables, list):
-        raise ConfigError(f"{path}:{_line_of(text, 'channel')}: channels are [[channel]] tables")
+        raise ConfigError(f"{path}:{line_of(text, 'channel')}: channels are [[channel]] tables")
     starts = [n for n, line in enumerate(text.splitlines(), start=1) if line.strip() == "[[channel]]"]
     specs: list[ChannelSpec] = []
     seen: set[str] = set()

@@ -81,7 +81,7 @@ def config_dir_from_env(explicit: str | Path | None = None) -> Path:
     return Path(explicit or os.environ.get("STORYWATCH_CONFIG") or DEFAULT_CONFIG_DIR)
 
 
-def _line_of(text: str, key: str) -> int:
+def line_of(text: str, key: str) -> int:
     """The first line that assigns ``key``; 1 when it cannot be told."""
     pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
     for number, line in enumerate(text.splitlines(), start=1):
@@ -90,7 +90,7 @@ def _line_of(text: str, key: str) -> int:
     return 1
 
 
-def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
+def read_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -121,7 +121,7 @@ def _check(path: Path, text: str, key: str, value: Any, kind: type | tuple[type,
     wrong_bool = isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,))
     if wrong_bool or not isinstance(value, kind):
         names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
-        raise ConfigError(f"{path}:{_line_of(text, key)}: {key} must be {names}, got {value!r}")
+        raise ConfigError(f"{path}:{line_of(text, key)}: {key} must be {names}, got {value!r}")
 
 
 def load_settings(config_dir: Path | None = None) -> Settings:
@@ -130,7 +130,7 @@ def load_settings(config_dir: Path | None = None) -> Settings:
     path = config_dir / "storywatch.toml"
     values: dict[str, Any] = {}
     if path.exists() or config_dir != DEFAULT_CONFIG_DIR:
-        data, text = _read_toml(path)
+        data, text = read_toml(path)
         for section, table in data.items():
             if section in _OWN_LOADERS:
                 continue
@@ -139,7 +139,7 @@ def load_settings(config_dir: Path | None = None) -> Settings:
                 raise ConfigError(f"{path}:{_line_of_section(text, section)}: unknown section [{section}]")
             for key, value in table.items():
                 if key not in schema:
-                    raise ConfigError(f"{path}:{_line_of(text, key)}: unknown key {section}.{key}")
+                    raise ConfigError(f"{path}:{line_of(text, key)}: unknown key {section}.{key}")
                 kind, target = schema[key]
                 _check(path, text, key, value, kind)
                 values[target] = value
@@ -156,12 +156,12 @@ def _line_of_section(text: str, section: str) -> int:
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip().strip("[]").strip() == section:
             return number
-    return _line_of(text, section)
+    return line_of(text, section)
 
 
 def _validate_values(path: Path, text: str, values: dict[str, Any]) -> None:
     def fail(key: str, why: str) -> None:
-        raise ConfigError(f"{path}:{_line_of(text, key)}: {key} {why}")
+        raise ConfigError(f"{path}:{line_of(text, key)}: {key} {why}")
 
     if "namespace" in values and not _NAMESPACE.match(values["namespace"]):
         fail("namespace", "may hold only letters, digits, '.', '_' and '-' (at most 64)")
@@ -176,7 +176,7 @@ def _validate_values(path: Path, text: str, values: dict[str, Any]) -> None:
 def load_feeds(config_dir: Path | None = None) -> list[Feed]:
     """Read ``feeds.toml``: an array of ``[[feed]]`` tables with url, name, interval and tags."""
     path = config_dir_from_env(config_dir) / "feeds.toml"
-    return feeds_from_text(path, _read_toml(path)[1])
+    return feeds_from_text(path, read_toml(path)[1])
 
 
 def feeds_from_text(path: Path, text: str) -> list[Feed]:
@@ -240,28 +240,28 @@ def load_watched_stories(config_dir: Path | None = None) -> list[WatchedStorySpe
 
 
 def _story_from(path: Path) -> WatchedStorySpec:
-    data, text = _read_toml(path)
+    data, text = read_toml(path)
     allowed = {"id", "title", "seeds", "include", "exclude"}
     for key in data:
         if key not in allowed:
             allowed_keys = ", ".join(sorted(allowed))
-            raise ConfigError(f"{path}:{_line_of(text, key)}: unknown key {key!r} (allowed: {allowed_keys})")
+            raise ConfigError(f"{path}:{line_of(text, key)}: unknown key {key!r} (allowed: {allowed_keys})")
     for key in ("id", "title"):
         if not isinstance(data.get(key), str) or not data[key].strip():
-            raise ConfigError(f"{path}:{_line_of(text, key)}: {key} must be a non-empty string")
+            raise ConfigError(f"{path}:{line_of(text, key)}: {key} must be a non-empty string")
     if not re.match(r"^[a-z0-9][a-z0-9-]*$", data["id"]):
-        raise ConfigError(f"{path}:{_line_of(text, 'id')}: id must be lowercase letters, digits and '-'")
+        raise ConfigError(f"{path}:{line_of(text, 'id')}: id must be lowercase letters, digits and '-'")
     for key in ("seeds", "include", "exclude"):
         value = data.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{path}:{_line_of(text, key)}: {key} must be a list of strings")
+            raise ConfigError(f"{path}:{line_of(text, key)}: {key} must be a list of strings")
     seeds: list[Path] = []
     for pattern in data.get("seeds", []):
         absolute = Path(os.path.expanduser(pattern)).is_absolute()
         matched = sorted(Path(p) for p in glob.glob(os.path.expanduser(pattern))) if absolute \
             else sorted(path.parent.glob(pattern))
         if not matched:
-            raise ConfigError(f"{path}:{_line_of(text, 'seeds')}: seed pattern {pattern!r} matches no file")
+            raise ConfigError(f"{path}:{line_of(text, 'seeds')}: seed pattern {pattern!r} matches no file")
         seeds.extend(p.resolve() for p in matched)
     return WatchedStorySpec(
         id=data["id"],
