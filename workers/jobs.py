@@ -32,7 +32,7 @@ from redis.exceptions import LockError
 from rq import get_current_job
 
 from pipeline.analysis import Analyser
-from pipeline.config import Settings, load_settings, load_watched_stories
+from pipeline.config import Settings, WatchedStorySpec, load_settings, load_watched_stories
 from pipeline.extract import ExtractError, extract_article
 from pipeline.feeds import Entry
 from pipeline.fetch import FetchError, fetch
@@ -52,6 +52,12 @@ LOCK_TIMEOUT = 20.0
 @functools.cache
 def settings() -> Settings:
     return load_settings()
+
+
+@functools.cache
+def watched_specs() -> tuple[WatchedStorySpec, ...]:
+    # Read once per process, like the settings: a changed story config takes a worker restart.
+    return tuple(load_watched_stories(settings().config_dir))
 
 
 @functools.cache
@@ -144,7 +150,7 @@ def integrate_ready(store: Store) -> int:
                 store.commit(lock, seq)
                 continue
             if index is None:
-                ensure_watched_stories(store, load_watched_stories(settings().config_dir), analyser())
+                ensure_watched_stories(store, watched_specs(), analyser())
                 index = StoryIndex(store.stories())
                 lock.reacquire()
             now = datetime.now(UTC)

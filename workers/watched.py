@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from pipeline.analysis import Analyser
@@ -12,13 +14,14 @@ from pipeline.stories import watched_story
 from workers.store import Store
 
 
+@functools.cache
 def fingerprint(spec: WatchedStorySpec) -> str:
     parts = [spec.id, spec.title, *spec.include, "|", *spec.exclude, "|"]
     parts += [stable_id(path.name, path.read_text(encoding="utf-8")) for path in spec.seeds]
     return stable_id(*parts)
 
 
-def ensure_watched_stories(store: Store, specs: list[WatchedStorySpec], analyser: Analyser) -> None:
+def ensure_watched_stories(store: Store, specs: Sequence[WatchedStorySpec], analyser: Analyser) -> None:
     """Make each spec's story exist with a centroid from its seeds; members and ledger are kept."""
     for spec in specs:
         mark = fingerprint(spec)
