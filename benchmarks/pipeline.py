@@ -201,9 +201,12 @@ def fleet_pids(group: int) -> list[int]:
     return sorted(pids)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time a process has used; None once it has exited."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -251,7 +254,9 @@ def run_fleet(pages: list[Page], count: int, workers: int, claims_per_page: dict
                 raise SystemExit(f"the fleet exited; see {data_dir / 'fleet.log'}")
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
-        fleet_cpu = sum(cpu_seconds(pid) - cpu_before[pid] for pid in workers_pids)
+        cpu_after = {pid: cpu_seconds(pid) for pid in workers_pids}
+        gone = [pid for pid, seconds in cpu_after.items() if seconds is None]
+        fleet_cpu = sum((cpu_after[pid] or 0.0) - (cpu_before[pid] or 0.0) for pid in workers_pids if pid not in gone)
         machine_cpu, own_cpu = machine_busy() - busy_before, time.process_time() - own_before
         memory = {pid: (command_of(pid), process_memory(pid)) for pid in fleet_pids(fleet.pid)}
     finally:
@@ -275,6 +280,10 @@ def run_fleet(pages: list[Page], count: int, workers: int, claims_per_page: dict
         print(f"  {stage:<9} mean {statistics.fmean(seconds) * 1000:7.1f} ms   "
               f"p95 {percentile(seconds, 0.95) * 1000:7.1f} ms")
     print(f"  worker busy share of wall time: {busy / (elapsed * workers):.0%}")
+    if gone:
+        print(f"processes of the fleet that exited during the run (their CPU time is not counted): {gone}; "
+              f"the fleet log ends:")
+        print(*(data_dir / "fleet.log").read_text(errors="replace").splitlines()[-10:], sep="\n")
     cores = os.cpu_count() or 1
     others = machine_cpu - fleet_cpu - own_cpu
     print(f"CPU during the run: the workers used {fleet_cpu:.0f} CPU-s of the {elapsed * cores:.0f} the {cores} cores "

@@ -8,8 +8,9 @@ Sources misspell names ("Hagseth"), shorten them ("Mr. Dong"), write countries s
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from difflib import SequenceMatcher
-from functools import cache
+from functools import cache, lru_cache
 
 _HONORIFICS = frozenset(
     [
@@ -240,7 +241,21 @@ def _country_from_words(words: str | None) -> str | None:
     return _DEMONYMS.get(lowered) or country_of(lowered) or _DEMONYMS.get(lowered.split()[-1])
 
 
-@cache
+# An office written right before a name ("Chinese Defense Minister Dong Jun"), matched against the
+# text up to the name, and one in apposition right after it ("Dong Jun, China's defense minister,").
+# Names are found with str.find: a pattern per name would cost milliseconds to compile for each new one.
+_ROLE_BEFORE_NAME = re.compile(rf"{_COUNTRY_WORD}(?P<title>(?i:{_TITLE_PATTERN}))\s+(?:[A-Z]\w*\.?\s+)?\Z")
+_ROLE_AFTER_NAME = re.compile(rf",\s+(?:the\s+)?{_COUNTRY_WORD}(?P<title>(?i:{_TITLE_PATTERN})){_APPOSITIVE_END}")
+
+
+def _occurrences(text: str, name: str) -> Iterator[int]:
+    at = text.find(name)
+    while at >= 0 and name:
+        yield at
+        at = text.find(name, at + len(name))
+
+
+@lru_cache(maxsize=16384)
 def roles(text: str, people: tuple[str, ...]) -> dict[tuple[str, str], str]:
     """Offices held by the people a sentence names: {(role, country): person}, country "" when the
     sentence does not say whose office it is.
@@ -250,12 +265,10 @@ def roles(text: str, people: tuple[str, ...]) -> dict[tuple[str, str], str]:
     """
     found: dict[tuple[str, str], str] = {}
     for person in people:
-        name = re.escape(clean_name(person))
-        before = re.compile(rf"{_COUNTRY_WORD}(?P<title>(?i:{_TITLE_PATTERN}))\s+(?:[A-Z]\w*\.?\s+)?{name}")
-        after = re.compile(rf"{name},\s+(?:the\s+)?{_COUNTRY_WORD}(?P<title>(?i:{_TITLE_PATTERN})){_APPOSITIVE_END}")
-        for pattern in (before, after):
-            for match in pattern.finditer(text):
-                if _PAST_HOLDER.search(text[: match.start("title")]):
+        name = clean_name(person)
+        for at in _occurrences(text, name):
+            for match in (_ROLE_BEFORE_NAME.search(text, 0, at), _ROLE_AFTER_NAME.match(text, at + len(name))):
+                if match is None or _PAST_HOLDER.search(text[: match.start("title")]):
                     continue
                 role, implied = _ROLE_TITLES[match.group("title").lower()]
                 country = _country_from_words(match.group("country")) or implied or ""

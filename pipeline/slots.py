@@ -33,6 +33,8 @@ _QUALIFIERS = (
     "just under",
     "close to",
 )
+# A place in capitals or title case, an optional date, then a dash: "BEIJING, Nov. 2 (Reuters) -".
+_DATELINE = re.compile(r"^[A-Z][A-Z .'’-]+(?:,\s*[A-Z][a-z]{2,8}\.? \d{1,2}(?:, \d{4})?)?(?:\s*\([^)]{1,30}\))?\s+[—–-]{1,2}\s+")
 _QUALIFIER_RE = re.compile(rf"^({'|'.join(_QUALIFIERS)})\b", re.I)
 _NUMBER_RE = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _WORD_NUMBERS = {
@@ -314,11 +316,21 @@ def _resolve(text: str, published: date | None, future: bool) -> list[str]:
     return []
 
 
+def dateline_length(text: str) -> int:
+    """Characters of a leading dateline ("WASHINGTON, November 2, 2025 — "), 0 when there is none."""
+    found = _DATELINE.match(text)
+    return found.end() if found else 0
+
+
 def dates(span: Span, published: date | None) -> list[str]:
-    """ISO dates (or "YYYY-MM", "YYYY", "--MM-DD" when the year is unknown) of the DATE entities."""
+    """ISO dates (or "YYYY-MM", "YYYY", "--MM-DD" when the year is unknown) of the DATE entities.
+
+    A dateline's date is when the report was filed, not when anything in the sentence happened.
+    """
     found: list[str] = []
+    dateline_end = span.start_char + dateline_length(span.text)
     for ent in span.ents:
-        if ent.label_ in ("DATE", "TIME"):
+        if ent.label_ in ("DATE", "TIME") and ent.end_char > dateline_end:
             resolved = _resolve(ent.text, published, _is_future(span, ent))
             found.extend(d for d in resolved if d not in found)
     return found

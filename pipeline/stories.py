@@ -404,12 +404,13 @@ class StoryIndex:
             return None
         entities, terms = _entity_keys(analysed), _term_keys(analysed)
         text = f"{analysed.article.title}\n{analysed.article.text}".lower()
-        best, best_margin = None, 0.0
+        # Ranked by margin, then by id, never by row: workers whose indexes differ in row order agree.
+        best, best_rank = None, (0.0, "")
         for row in rows:
-            margin = self._evidence(vector, entities, terms, row) - required[row]
             story = self._stories[row]
-            if margin >= best_margin and self._allowed(story.id, text):
-                best, best_margin = story, margin
+            rank = (float(self._evidence(vector, entities, terms, row) - required[row]), story.id)
+            if rank >= best_rank and self._allowed(story.id, text):
+                best, best_rank = story, rank
         return best
 
     def merge_candidates(self, story: Story, now: datetime, *, full_text: bool = False) -> list[Story]:
@@ -433,11 +434,12 @@ class StoryIndex:
             headroom[self._rows[filtered]] = -1.0
         entities = {k: float(v) for k, v in story.entities.items()}
         terms = {k: float(v) for k, v in story.terms.items()}
-        return [
+        same = [
             self._stories[other]
             for other in self._candidates(headroom)
             if self._evidence(story.centroid, entities, terms, other) >= required[other]
         ]
+        return sorted(same, key=lambda other: (other.created_at, other.id))
 
     def merge(self, a: Story, b: Story, now: datetime) -> tuple[Story, Story]:
         """Merge two stories into the watched, else the older one; returns (kept, absorbed)."""

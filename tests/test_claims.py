@@ -29,6 +29,11 @@ def test_load_nlp_is_cached_and_sentence_ready():
     assert "parser" not in nlp.pipe_names and "senter" in nlp.pipe_names
 
 
+def test_parts_of_speech_come_from_the_tags():
+    doc = load_nlp()("The Pentagon will send 200 engineers to Manila.")
+    assert [t.pos_ for t in doc] == ["DET", "PROPN", "AUX", "VERB", "NUM", "NOUN", "ADP", "PROPN", "PUNCT"]
+
+
 @pytest.mark.parametrize(
     "furniture",
     [
@@ -98,6 +103,9 @@ def test_money_and_missed_digits(nlp):
         ("Trump and Xi met in South Korea on October 30.", "2025-11-02", ["2025-10-30"]),
         ("Trump and Xi met in South Korea on October 30.", None, ["--10-30"]),
         ("Pelosi visited Taiwan in 2022.", "2025-11-02", ["2022"]),
+        # A dateline says when the report was filed: only the event's own date is a slot.
+        ("WASHINGTON, November 2, 2025 — Hegseth said on Saturday that the channels would reopen.",
+         "2025-11-02", ["2025-11-01"]),
     ],
 )
 def test_dates_resolve_against_publication(nlp, text, published, expected):

@@ -28,6 +28,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from redis.exceptions import LockError
 from rq import get_current_job
 
@@ -35,12 +36,13 @@ from pipeline.analysis import Analyser
 from pipeline.config import Settings, WatchedStorySpec, load_settings, load_watched_stories
 from pipeline.extract import ExtractError, extract_article
 from pipeline.feeds import Entry
-from pipeline.fetch import FetchError, fetch
+from pipeline.fetch import FetchError, client_options, fetch
 from pipeline.integrate import integrate, revise
 from pipeline.models import AnalysedArticle
 from pipeline.stories import StoryIndex
 from workers.delivery import dispatch
 from workers.store import Store
+from workers.story_cache import story_cache
 from workers.watched import ensure_watched_stories
 
 log = logging.getLogger("storywatch.jobs")
@@ -63,6 +65,13 @@ def watched_specs() -> tuple[WatchedStorySpec, ...]:
 @functools.cache
 def analyser() -> Analyser:
     return Analyser(threads=1)
+
+
+@functools.cache
+def http_client() -> httpx.Client:
+    # Building a client loads the CA bundle (~20 ms): one per process, its connections kept alive.
+    config = settings()
+    return httpx.Client(**client_options(config.fetch_timeout, config.user_agent))
 
 
 def process_article(namespace: str, entry_data: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +124,7 @@ def analyse_entry(entry: Entry, config: Settings, timings: dict[str, float] | No
     timings = {} if timings is None else timings
     started = time.perf_counter()
     page = fetch(entry.url, timeout=config.fetch_timeout, max_bytes=config.fetch_max_bytes,
-                 allow_private=entry.allow_private, user_agent=config.user_agent)
+                 allow_private=entry.allow_private, client=http_client())
     if page.content_type not in ("", "text/html", "application/xhtml+xml"):
         raise ExtractError(f"{entry.url}: expected an HTML page, got {page.content_type}")
     fetched = time.perf_counter()
@@ -136,6 +145,7 @@ def integrate_ready(store: Store) -> int:
         log.warning("integration lock busy for %.0fs; the holder will carry on", LOCK_TIMEOUT * 2)
         return 0
     done = 0
+    cache = story_cache(store.namespace)
     try:
         index: StoryIndex | None = None
         while (payload := store.pending(seq := store.next_to_integrate())) is not None:
@@ -151,7 +161,7 @@ def integrate_ready(store: Store) -> int:
                 continue
             if index is None:
                 ensure_watched_stories(store, watched_specs(), analyser())
-                index = StoryIndex(store.stories())
+                index = cache.index(store)
                 lock.reacquire()
             now = datetime.now(UTC)
             story = index.get(home) if home is not None else None
@@ -160,6 +170,10 @@ def integrate_ready(store: Store) -> int:
             store.commit(lock, seq, outcome)
             lock.reacquire()
             done += 1
+    except BaseException:
+        # The index may hold a placement that was never committed.
+        cache.drop()
+        raise
     finally:
         with contextlib.suppress(LockError):
             lock.release()

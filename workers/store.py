@@ -9,6 +9,8 @@ Every key lives under ``sw:{namespace}:`` so replays, tests and live runs share 
     next                STRING the next sequence number to integrate
     lock:integrate      STRING lock of the ordered step (redis-py Lock)
     stories             HASH   story id -> Story JSON
+    stories:changes     STREAM one entry per write to ``stories`` (fields "changed", "removed"), capped,
+                               so workers refresh their story index instead of reading it whole
     ledger:{story}      STRING Ledger JSON
     articles            HASH   article id -> story id
     revisions           HASH   article id -> fingerprint of its last integrated edit
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 SEEN_TTL = 90 * 24 * 3600
 PENDING_TTL = 7 * 24 * 3600
 SENT_TTL = 90 * 24 * 3600
+# Changes kept for workers that fell behind; one further back reads all stories again.
+STORY_CHANGES_KEPT = 10_000
 
 # Whether a delivery may go out now, atomically with its marker and the story's quiet period.
 # KEYS: marker, cooldown, digest. ARGV: delivery id, lease seconds, fold ms (0: never fold),
@@ -92,6 +96,12 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
+
+
+def _stream_id(entry_id: str | bytes) -> tuple[int, int]:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    milliseconds, _, sequence = text.partition("-")
+    return int(milliseconds), int(sequence or 0)
 
 
 @dataclass(frozen=True)
@@ -279,6 +289,7 @@ class Store:
         for gone in outcome.absorbed:
             pipe.hdel(self.key("stories"), gone.id)
             pipe.delete(self.key("ledger", gone.id))
+        self._log_story_change(pipe, story.id, [gone.id for gone in outcome.absorbed])
         if outcome.revision:
             pipe.hset(self.key("revisions"), outcome.article_id, outcome.revision)
         if outcome.alert is not None:
@@ -286,9 +297,43 @@ class Store:
 
     # --- stories and ledgers -----------------------------------------------------------------
 
+    def _log_story_change(self, pipe: Pipeline, changed: str, removed: list[str]) -> None:
+        pipe.xadd(self.key("stories", "changes"), {"changed": changed, "removed": " ".join(removed)},
+                  maxlen=STORY_CHANGES_KEPT, approximate=True)
+
     def stories(self) -> list[Story]:
-        raw = self.client.hgetall(self.key("stories"))
-        return sorted((Story.from_dict(json.loads(v)) for v in raw.values()), key=lambda s: s.created_at)
+        return self.story_snapshot()[0]
+
+    def story_snapshot(self) -> tuple[list[Story], str]:
+        """All stories, oldest first, and the id of the last change they include (see `story_changes`)."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.key("stories"))
+            pipe.xrevrange(self.key("stories", "changes"), count=1)
+            raw, last = pipe.execute()
+        stories = sorted((Story.from_dict(json.loads(v)) for v in raw.values()), key=lambda s: s.created_at)
+        return stories, last[0][0].decode() if last else "0-0"
+
+    def story_changes(self, after: str) -> tuple[list[str], list[str], str] | None:
+        """Stories changed and removed since the change ``after``, and the id of the last change;
+        None when changes since then were trimmed away and only `stories` can tell."""
+        key = self.key("stories", "changes")
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.xrange(key, count=1)
+            pipe.xrange(key, min=f"({after}")
+            first, entries = pipe.execute()
+        if entries and (not first or _stream_id(first[0][0]) > _stream_id(after)):
+            return None
+        changed: dict[str, None] = {}
+        removed: dict[str, None] = {}
+        for _, fields in entries:
+            changed[fields[b"changed"].decode()] = None
+            removed.update(dict.fromkeys(fields[b"removed"].decode().split()))
+        return list(changed), list(removed), entries[-1][0].decode() if entries else after
+
+    def stories_by_id(self, story_ids: list[str]) -> dict[str, Story | None]:
+        raw = self.client.hmget(self.key("stories"), story_ids) if story_ids else []
+        return {story_id: Story.from_dict(json.loads(value)) if value else None
+                for story_id, value in zip(story_ids, raw, strict=True)}
 
     def story(self, story_id: str) -> Story | None:
         raw = self.client.hget(self.key("stories"), story_id)
@@ -302,6 +347,7 @@ class Store:
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self.key("stories"), story.id, json.dumps(story.to_dict()))
         pipe.hset(self.key("watched"), story.id, fingerprint)
+        self._log_story_change(pipe, story.id, [])
         pipe.execute()
 
     def ledger(self, story_id: str) -> Ledger:
