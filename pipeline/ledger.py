@@ -428,10 +428,11 @@ def _copied_from(facts: list[Fact], claims: list[Claim], similarity: np.ndarray,
         for j in np.flatnonzero(similarity[i] >= NEAR_COPY):
             fact = facts[j]
             for ref in (fact.first, *fact.confirmations):
-                if ref.article_id == article_id:
+                if ref.article_id == article_id or ref.article_id in origins:
                     continue
-                ratio = SequenceMatcher(None, _normal_text(claim.text), _normal_text(ref.text)).ratio()
-                if ratio >= COPY_TEXT_RATIO:
+                matcher = SequenceMatcher(None, _normal_text(claim.text), _normal_text(ref.text))
+                # quick_ratio bounds ratio from above and costs a fraction of it.
+                if matcher.quick_ratio() >= COPY_TEXT_RATIO and matcher.ratio() >= COPY_TEXT_RATIO:
                     origins.add(ref.article_id)
         for origin in origins:
             repeats[origin] = repeats.get(origin, 0) + 1

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline import cluster as cluster_module
 from pipeline.cluster import RecordAnalyser, cluster_file, load_ner, read_seed
 from pipeline.config import WatchedStorySpec
 from pipeline.models import AnalysedArticle, Article, Story
@@ -266,12 +267,17 @@ HEADLINES = [
 ]
 
 
-def test_cluster_file_groups_a_headline_stream(tmp_path: Path, analyser: RecordAnalyser) -> None:
+def headline_stream(tmp_path: Path) -> Path:
     stream = tmp_path / "stream.jsonl"
     stream.write_text(
         "".join(json.dumps({"id": i, "time": t, "title": title}) + "\n" for i, t, title, _ in HEADLINES),
         encoding="utf-8",
     )
+    return stream
+
+
+def test_cluster_file_groups_a_headline_stream(tmp_path: Path, analyser: RecordAnalyser) -> None:
+    stream = headline_stream(tmp_path)
     output = io.StringIO()
     stats = cluster_file(stream, output, embedder=analyser.embedder, nlp=analyser.nlp)
     lines = [json.loads(line) for line in output.getvalue().splitlines()]
@@ -283,3 +289,16 @@ def test_cluster_file_groups_a_headline_stream(tmp_path: Path, analyser: RecordA
     assert all(len(ids) == 1 for ids in groups.values())
     assert len({next(iter(ids)) for ids in groups.values()}) == 3
     assert stats.articles == 8 and stats.stories == 3
+
+
+def test_cluster_file_in_small_chunks_assigns_as_in_one(
+    tmp_path: Path, analyser: RecordAnalyser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks are embedded in a thread while the one before is assigned: order and result stay the same."""
+    stream = headline_stream(tmp_path)
+    whole = io.StringIO()
+    cluster_file(stream, whole, embedder=analyser.embedder, nlp=analyser.nlp)
+    monkeypatch.setattr(cluster_module, "CHUNK", 3)
+    chunked = io.StringIO()
+    stats = cluster_file(stream, chunked, embedder=analyser.embedder, nlp=analyser.nlp)
+    assert chunked.getvalue() == whole.getvalue() and stats.articles == len(HEADLINES)
