@@ -41,7 +41,7 @@ from pipeline.corpus import Document  # noqa: E402
 from workers.connection import PatientRedis  # noqa: E402
 from workers.loopback import LoopbackSite  # noqa: E402
 from workers.poller import Poller  # noqa: E402
-from workers.replay import corpus_responder  # noqa: E402
+from workers.replay import corpus_responder, fleet_alive  # noqa: E402
 from workers.server import EmbeddedServer  # noqa: E402
 from workers.status import collect, queue_status  # noqa: E402
 from workers.store import Store  # noqa: E402
@@ -188,20 +188,12 @@ def run(documents: list[Document], workdir: Path, workers: int, chaos: bool, kil
         server.stop()
     lines = [json.loads(line)["id"] for line in deliveries.read_text().splitlines()] if deliveries.exists() else []
     return {"label": label, "elapsed_s": round(elapsed, 1), "events": dict(events), "status": status,
-            "stories": stories, "alerts": alerts, "delivered": lines, "leftover": _group_alive(fleet.pid)}
+            "stories": stories, "alerts": alerts, "delivered": lines, "leftover": fleet_alive(fleet)}
 
 
 def _deliveries_idle(store: Store) -> bool:
     row = queue_status(Queue(store.delivery_queue_name, connection=store.client), datetime.now(UTC))
     return row["queued"] == row["started"] == row["scheduled"] == 0
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def main() -> int:

@@ -33,7 +33,7 @@ from tests.conftest import PROJECT, run_cli
 from workers.jobs import analyse_entry
 from workers.loopback import LoopbackSite, Response
 from workers.poller import Poller
-from workers.replay import corpus_responder
+from workers.replay import corpus_responder, fleet_alive
 from workers.server import EmbeddedServer
 from workers.store import Store
 from workers.watchdog import Watchdog
@@ -169,15 +169,7 @@ def test_killed_worker_job_lands_once_and_concurrent_ledger_is_sequential(
         assert fleet.wait(timeout=60) == 0
         store.expire_all(60)
     # Nothing of the fleet outlives it: not the killed worker's scheduler, not a respawned worker.
-    wait_for(lambda: not _group_alive(fleet.pid), timeout=10)
-
-
-def _group_alive(group: int) -> bool:
-    try:
-        os.killpg(group, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    wait_for(lambda: not fleet_alive(fleet), timeout=10)
 
 
 def test_acknowledged_writes_survive_a_server_sigkill(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def test_a_worker_sees_what_another_committed(store: Store) -> None:
     assert index.get("s1") is None and index.get("s3") is not None
 
 
-def test_refresh_reads_only_the_changed_stories(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refresh_reads_only_the_changed_stories(store: Store) -> None:
     cache = StoryCache()
     for i in range(5):
         commit(store, story(f"s{i}", i))

@@ -68,10 +68,9 @@ def analyser() -> Analyser:
 
 
 @functools.cache
-def http_client() -> httpx.Client:
+def http_client(timeout: float, user_agent: str) -> httpx.Client:
     # Building a client loads the CA bundle (~20 ms): one per process, its connections kept alive.
-    config = settings()
-    return httpx.Client(**client_options(config.fetch_timeout, config.user_agent))
+    return httpx.Client(**client_options(timeout, user_agent))
 
 
 def process_article(namespace: str, entry_data: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +123,7 @@ def analyse_entry(entry: Entry, config: Settings, timings: dict[str, float] | No
     timings = {} if timings is None else timings
     started = time.perf_counter()
     page = fetch(entry.url, timeout=config.fetch_timeout, max_bytes=config.fetch_max_bytes,
-                 allow_private=entry.allow_private, client=http_client())
+                 allow_private=entry.allow_private, client=http_client(config.fetch_timeout, config.user_agent))
     if page.content_type not in ("", "text/html", "application/xhtml+xml"):
         raise ExtractError(f"{entry.url}: expected an HTML page, got {page.content_type}")
     fetched = time.perf_counter()

@@ -97,6 +97,15 @@ def start_fleet(endpoint: Endpoint, settings: Settings, namespace: str, workers:
         )
 
 
+def fleet_alive(process: subprocess.Popen[bytes]) -> bool:
+    """Whether any process of the fleet's group is left: workers, their schedulers, respawns."""
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def stop_fleet(process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     """Warm shutdown: SIGTERM, let running jobs finish, then insist."""
     if process.poll() is None:
