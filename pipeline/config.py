@@ -30,6 +30,8 @@ class Settings:
     fetch_max_bytes: int = 5_000_000
     poll_interval: int = 300
     user_agent: str = "storywatch/0.1 (+https://github.com/storywatch)"
+    # How fast a quiet story's bar rises (see pipeline.stories.StorySettings.half_life_hours).
+    story_half_life_hours: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ _SETTINGS_SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
         "user_agent": (str, "user_agent"),
     },
     "poller": {"interval": (int, "poll_interval")},
+    "stories": {"half_life_hours": ((int, float), "story_half_life_hours")},
 }
 
 # Sections of storywatch.toml that other modules read and validate themselves.
@@ -168,6 +171,8 @@ def _validate_values(path: Path, text: str, values: dict[str, Any]) -> None:
     for key, target in (("count", "workers"), ("job_timeout", "job_timeout"), ("max_bytes", "fetch_max_bytes")):
         if target in values and values[target] < 1:
             fail(key, "must be at least 1")
+    if "story_half_life_hours" in values and not values["story_half_life_hours"] > 0:
+        fail("half_life_hours", "must be more than 0")
     intervals = values.get("retry_intervals", [])
     if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in intervals):
         fail("retry_intervals", "must be a list of whole seconds, e.g. [10, 30, 60]")

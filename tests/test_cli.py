@@ -36,6 +36,19 @@ def test_unreachable_redis_url_without_its_password() -> None:
     assert "hunter2" not in result.stderr
 
 
+def test_cluster_takes_the_half_life_from_the_config(tmp_path: Path) -> None:
+    from tests.test_stories import slow_follow_up_stream
+
+    stream = slow_follow_up_stream(tmp_path)
+    (tmp_path / "storywatch.toml").write_text("[stories]\nhalf_life_hours = 48\n")
+    result = run_cli("--config", str(tmp_path), "cluster", "--input", str(stream), "-q")
+    assert result.returncode == 0, result.stderr
+    assert len({line.split('"story": ')[1] for line in result.stdout.splitlines()}) == 1
+    (tmp_path / "storywatch.toml").write_text("[stories]\nhalf_life_hours = 0\n")
+    one_line_error(run_cli("--config", str(tmp_path), "cluster", "--input", str(stream)),
+                   "storywatch.toml:2: half_life_hours must be more than 0")
+
+
 def test_seed_file_that_is_not_utf8(tmp_path: Path) -> None:
     (tmp_path / "000_ok.txt").write_text("A fine article about channels.")
     (tmp_path / "001_bad.txt").write_bytes(b"Caf\xe9 talks resumed.")

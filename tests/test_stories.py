@@ -291,6 +291,29 @@ def test_cluster_file_groups_a_headline_stream(tmp_path: Path, analyser: RecordA
     assert stats.articles == 8 and stats.stories == 3
 
 
+def slow_follow_up_stream(tmp_path: Path) -> Path:
+    """One outlet's report and its follow-up half a day later."""
+    stream = tmp_path / "slow.jsonl"
+    stream.write_text("".join(json.dumps({"id": i, "time": t, "title": title}) + "\n" for i, t, title in [
+        ("first", "2014-03-10T10:00:00", HEADLINES[0][2]),
+        ("later", "2014-03-10T22:00:00", HEADLINES[2][2]),
+    ]), encoding="utf-8")
+    return stream
+
+
+def test_a_story_quiet_for_many_half_lives_takes_a_follow_up_only_with_a_longer_half_life(
+    tmp_path: Path, analyser: RecordAnalyser
+) -> None:
+    stream = slow_follow_up_stream(tmp_path)
+    stories = {}
+    for half_life in (2.0, 48.0):
+        output = io.StringIO()
+        cluster_file(stream, output, embedder=analyser.embedder, nlp=analyser.nlp,
+                     settings=StorySettings(half_life_hours=half_life))
+        stories[half_life] = {line["story"] for line in map(json.loads, output.getvalue().splitlines())}
+    assert len(stories[2.0]) == 2 and len(stories[48.0]) == 1
+
+
 def test_cluster_file_in_small_chunks_assigns_as_in_one(
     tmp_path: Path, analyser: RecordAnalyser, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -373,12 +373,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_cluster(args: argparse.Namespace) -> int:
     from pipeline.cluster import cluster_file
+    from pipeline.stories import StorySettings
+
+    half_life = args.half_life_hours or _settings(args).story_half_life_hours
+    story_settings = StorySettings(half_life_hours=half_life)
 
     try:
         with contextlib.ExitStack() as stack:
             output = stack.enter_context(open(args.output, "w", encoding="utf-8")) if args.output else sys.stdout
             stats = cluster_file(Path(args.input), output, progress=None if args.quiet else sys.stderr,
-                                 entities=not args.no_entities)
+                                 entities=not args.no_entities, settings=story_settings)
     except (OSError, ValueError) as exc:
         print(f"storywatch: error: {args.input}: {exc}", file=sys.stderr)
         return 2
@@ -386,6 +390,16 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         print(f"clustered {stats.articles} articles into {stats.stories} stories ({stats.merges} merges), "
               f"{stats.articles_per_second:.0f} articles/s", file=sys.stderr)
     return 0
+
+
+def _positive_hours(text: str) -> float:
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = 0.0
+    if not hours > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of hours above 0, got {text!r}")
+    return hours
 
 
 def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -507,6 +521,10 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--output", help='JSONL of {"id","story"} (default: stdout)')
     cluster.add_argument("--no-entities", action="store_true",
                          help="skip named-entity recognition: faster, slightly less precise")
+    cluster.add_argument("--half-life-hours", type=_positive_hours, metavar="HOURS",
+                         help="hours a quiet story takes to cool halfway (default: [stories] half_life_hours of "
+                         "the config, 2): raise it for a stream whose follow-ups come hours apart, such as one "
+                         "outlet's feed")
     cluster.add_argument("-q", "--quiet", action="store_true")
     cluster.set_defaults(func=cmd_cluster)
     return parser

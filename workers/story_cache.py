@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import functools
 
-from pipeline.stories import StoryIndex
+from pipeline.stories import StoryIndex, StorySettings
 from workers.store import Store
 
 
 class StoryCache:
-    def __init__(self) -> None:
+    def __init__(self, settings: StorySettings | None = None) -> None:
+        self.settings = settings or StorySettings()
         self._index: StoryIndex | None = None
         self._last_change = "0-0"
 
@@ -26,7 +27,7 @@ class StoryCache:
         changes = store.story_changes(self._last_change) if self._index is not None else None
         if self._index is None or changes is None:
             stories, self._last_change = store.story_snapshot()
-            self._index = StoryIndex(stories)
+            self._index = StoryIndex(stories, self.settings)
             return self._index
         changed, removed, self._last_change = changes
         for story_id in removed:
@@ -44,5 +45,5 @@ class StoryCache:
 
 
 @functools.cache
-def story_cache(namespace: str) -> StoryCache:
-    return StoryCache()
+def story_cache(namespace: str, half_life_hours: float) -> StoryCache:
+    return StoryCache(StorySettings(half_life_hours=half_life_hours))
