@@ -360,11 +360,13 @@ def assignment_cost(count: int, probes: list[AnalysedArticle], data_dir: Path) -
     try:
         store = Store(Endpoint(url=server.url).client(), "bench-stories")
         store.client.hset(store.key("stories"), mapping={s.id: json.dumps(s.to_dict()) for s in stories})
+        # A change log that reaches back before the worker's first read, as in a running deployment.
+        store.save_watched(stories[0], "first change")
         cache = StoryCache()
         tick = time.perf_counter()
         cache.index(store)
         reload_s = time.perf_counter() - tick
-        store.save_watched(stories[0], "changed by another worker")
+        store.save_watched(stories[1], "changed by another worker")
         tick = time.perf_counter()
         cache.index(store)
         refresh_s = time.perf_counter() - tick
