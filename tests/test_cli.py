@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.conftest import run_cli
@@ -43,7 +44,7 @@ def test_cluster_takes_the_half_life_from_the_config(tmp_path: Path) -> None:
     (tmp_path / "storywatch.toml").write_text("[stories]\nhalf_life_hours = 48\n")
     result = run_cli("--config", str(tmp_path), "cluster", "--input", str(stream), "-q")
     assert result.returncode == 0, result.stderr
-    assert len({line.split('"story": ')[1] for line in result.stdout.splitlines()}) == 1
+    assert len({json.loads(line)["story"] for line in result.stdout.splitlines()}) == 1
     (tmp_path / "storywatch.toml").write_text("[stories]\nhalf_life_hours = 0\n")
     one_line_error(run_cli("--config", str(tmp_path), "cluster", "--input", str(stream)),
                    "storywatch.toml:2: half_life_hours must be more than 0")
