@@ -30,8 +30,9 @@ class Settings:
     fetch_max_bytes: int = 5_000_000
     poll_interval: int = 300
     user_agent: str = "storywatch/0.1 (+https://github.com/storywatch)"
-    # How fast a quiet story's bar rises (see pipeline.stories.StorySettings.half_life_hours).
-    story_half_life_hours: float = 2.0
+    # How fast a quiet story's bar rises (see pipeline.stories.StorySettings); None keeps its default.
+    story_assumed_gap_hours: float | None = None
+    story_quiet_gaps: float | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,10 @@ _SETTINGS_SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
         "user_agent": (str, "user_agent"),
     },
     "poller": {"interval": (int, "poll_interval")},
-    "stories": {"half_life_hours": ((int, float), "story_half_life_hours")},
+    "stories": {
+        "assumed_gap_hours": ((int, float), "story_assumed_gap_hours"),
+        "quiet_gaps": ((int, float), "story_quiet_gaps"),
+    },
 }
 
 # Sections of storywatch.toml that other modules read and validate themselves.
@@ -171,8 +175,9 @@ def _validate_values(path: Path, text: str, values: dict[str, Any]) -> None:
     for key, target in (("count", "workers"), ("job_timeout", "job_timeout"), ("max_bytes", "fetch_max_bytes")):
         if target in values and values[target] < 1:
             fail(key, "must be at least 1")
-    if "story_half_life_hours" in values and not values["story_half_life_hours"] > 0:
-        fail("half_life_hours", "must be more than 0")
+    for key in ("assumed_gap_hours", "quiet_gaps"):
+        if f"story_{key}" in values and not values[f"story_{key}"] > 0:
+            fail(key, "must be more than 0")
     intervals = values.get("retry_intervals", [])
     if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in intervals):
         fail("retry_intervals", "must be a list of whole seconds, e.g. [10, 30, 60]")

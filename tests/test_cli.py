@@ -37,17 +37,22 @@ def test_unreachable_redis_url_without_its_password() -> None:
     assert "hunter2" not in result.stderr
 
 
-def test_cluster_takes_the_half_life_from_the_config(tmp_path: Path) -> None:
+def test_cluster_takes_the_cooling_from_the_config(tmp_path: Path) -> None:
     from tests.test_stories import slow_follow_up_stream
 
     stream = slow_follow_up_stream(tmp_path)
-    (tmp_path / "storywatch.toml").write_text("[stories]\nhalf_life_hours = 48\n")
-    result = run_cli("--config", str(tmp_path), "cluster", "--input", str(stream), "-q")
-    assert result.returncode == 0, result.stderr
-    assert len({json.loads(line)["story"] for line in result.stdout.splitlines()}) == 1
-    (tmp_path / "storywatch.toml").write_text("[stories]\nhalf_life_hours = 0\n")
+
+    def stories(*flags: str) -> int:
+        result = run_cli("--config", str(tmp_path), "cluster", "--input", str(stream), "-q", *flags)
+        assert result.returncode == 0, result.stderr
+        return len({json.loads(line)["story"] for line in result.stdout.splitlines()})
+
+    (tmp_path / "storywatch.toml").write_text("[stories]\nassumed_gap_hours = 0.5\n")
+    assert stories() == 2
+    assert stories("--assumed-gap-hours", "12") == 1
+    (tmp_path / "storywatch.toml").write_text("[stories]\nassumed_gap_hours = 12\nquiet_gaps = 0\n")
     one_line_error(run_cli("--config", str(tmp_path), "cluster", "--input", str(stream)),
-                   "storywatch.toml:2: half_life_hours must be more than 0")
+                   "storywatch.toml:3: quiet_gaps must be more than 0")
 
 
 def test_seed_file_that_is_not_utf8(tmp_path: Path) -> None:

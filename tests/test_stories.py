@@ -176,10 +176,10 @@ def test_the_same_content_far_in_time_needs_more_evidence() -> None:
     index = StoryIndex([start_story(_article("a", base, title, names), NOV_2)])
     similar = _article("b", _unit(rng, base, 0.8))
     assert index.assign(similar, NOV_2 + timedelta(minutes=30)) is not None
-    assert index.assign(similar, NOV_2 + timedelta(days=2)) is None
+    assert index.assign(similar, NOV_2 + timedelta(days=5)) is None
     # Stronger evidence (the same names and headline words) still reaches a story that has gone quiet.
     stronger = _article("c", _unit(rng, base, 0.9), "Reykjanes peninsula volcano erupts, Iceland says", names)
-    assert index.assign(stronger, NOV_2 + timedelta(days=2)) is not None
+    assert index.assign(stronger, NOV_2 + timedelta(days=5)) is not None
 
 
 def test_stories_expire_but_watched_stories_stay() -> None:
@@ -301,17 +301,34 @@ def slow_follow_up_stream(tmp_path: Path) -> Path:
     return stream
 
 
-def test_a_story_quiet_for_many_half_lives_takes_a_follow_up_only_with_a_longer_half_life(
+def test_a_follow_up_half_a_day_later_joins_unless_stories_are_assumed_fast(
     tmp_path: Path, analyser: RecordAnalyser
 ) -> None:
     stream = slow_follow_up_stream(tmp_path)
     stories = {}
-    for half_life in (2.0, 48.0):
+    for gap in (0.5, 12.0):
         output = io.StringIO()
         cluster_file(stream, output, embedder=analyser.embedder, nlp=analyser.nlp,
-                     settings=StorySettings(half_life_hours=half_life))
-        stories[half_life] = {line["story"] for line in map(json.loads, output.getvalue().splitlines())}
-    assert len(stories[2.0]) == 2 and len(stories[48.0]) == 1
+                     settings=StorySettings(assumed_gap_hours=gap))
+        stories[gap] = {line["story"] for line in map(json.loads, output.getvalue().splitlines())}
+    assert len(stories[0.5]) == 2 and len(stories[12.0]) == 1
+
+
+def test_a_burst_that_went_quiet_cools_faster_than_a_lone_report() -> None:
+    """The same quiet time weighs more against a story that drew twenty reports in an hour."""
+    rng = np.random.default_rng(5)
+    base = _unit(rng)
+    lone = start_story(_article("lone", base), NOV_2)
+    burst = start_story(_article("b0", _unit(rng, base, 0.95)), NOV_2)
+    for i in range(1, 20):
+        join_story(burst, _article(f"b{i}", _unit(rng, base, 0.95)), NOV_2 + timedelta(minutes=3 * i))
+    settings = StorySettings()
+    assert settings.half_life_hours(lone) == settings.assumed_gap_hours * settings.quiet_gaps
+    assert settings.half_life_hours(burst) < settings.half_life_hours(lone) / 10
+    later = NOV_2 + timedelta(hours=12)
+    follow_up = _article("late", _unit(rng, base, 0.75))
+    assert StoryIndex([lone]).assign(follow_up, later) is lone
+    assert StoryIndex([burst]).assign(follow_up, later) is None
 
 
 def test_cluster_file_in_small_chunks_assigns_as_in_one(

@@ -81,7 +81,7 @@ def test_refresh_reads_only_the_changed_stories(store: Store) -> None:
 
 
 def test_a_worker_behind_the_trimmed_log_reads_everything(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    cache = story_cache(store.namespace, 6.0)
+    cache = story_cache(store.namespace, 6.0, 3.0)
     commit(store, story("s0", 0))
     before = cache.index(store)
     monkeypatch.setattr(store_module, "STORY_CHANGES_KEPT", 1)
@@ -90,8 +90,9 @@ def test_a_worker_behind_the_trimmed_log_reads_everything(store: Store, monkeypa
     assert store.client.xlen(store.key("stories", "changes")) < 150
     after = cache.index(store)
     assert after is not before and len(after) == 200
-    # The index read again keeps the deployment's settings ([stories] half_life_hours).
-    assert before.settings.half_life_hours == after.settings.half_life_hours == 6.0
+    # The index read again keeps the deployment's settings ([stories] in storywatch.toml).
+    assert before.settings is after.settings
+    assert (after.settings.assumed_gap_hours, after.settings.quiet_gaps) == (6.0, 3.0)
 
 
 def test_a_dropped_index_is_read_again(store: Store) -> None:

@@ -375,8 +375,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     from pipeline.cluster import cluster_file
     from pipeline.stories import StorySettings
 
-    half_life = args.half_life_hours or _settings(args).story_half_life_hours
-    story_settings = StorySettings(half_life_hours=half_life)
+    config = _settings(args)
+    story_settings = StorySettings.timed(args.assumed_gap_hours or config.story_assumed_gap_hours,
+                                         args.quiet_gaps or config.story_quiet_gaps)
 
     try:
         with contextlib.ExitStack() as stack:
@@ -392,14 +393,14 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_hours(text: str) -> float:
+def _positive(text: str) -> float:
     try:
-        hours = float(text)
+        number = float(text)
     except ValueError:
-        hours = 0.0
-    if not hours > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of hours above 0, got {text!r}")
-    return hours
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return number
 
 
 def _add_common(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -521,10 +522,13 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--output", help='JSONL of {"id","story"} (default: stdout)')
     cluster.add_argument("--no-entities", action="store_true",
                          help="skip named-entity recognition: faster, slightly less precise")
-    cluster.add_argument("--half-life-hours", type=_positive_hours, metavar="HOURS",
-                         help="hours a quiet story takes to cool halfway (default: [stories] half_life_hours of "
-                         "the config, 2): raise it for a stream whose follow-ups come hours apart, such as one "
-                         "outlet's feed")
+    cluster.add_argument("--assumed-gap-hours", type=_positive, metavar="HOURS",
+                         help="the gap between articles assumed of a story that has only one (default: [stories] "
+                         "assumed_gap_hours of the config, 12): raise it for a stream whose follow-ups come days "
+                         "apart")
+    cluster.add_argument("--quiet-gaps", type=_positive, metavar="N",
+                         help="a story cools halfway after this many of its usual gaps between articles without "
+                         "one (default: [stories] quiet_gaps of the config, 6)")
     cluster.add_argument("-q", "--quiet", action="store_true")
     cluster.set_defaults(func=cmd_cluster)
     return parser

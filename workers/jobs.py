@@ -144,7 +144,8 @@ def integrate_ready(store: Store) -> int:
         log.warning("integration lock busy for %.0fs; the holder will carry on", LOCK_TIMEOUT * 2)
         return 0
     done = 0
-    cache = story_cache(store.namespace, settings().story_half_life_hours)
+    config = settings()
+    cache = story_cache(store.namespace, config.story_assumed_gap_hours, config.story_quiet_gaps)
     try:
         index: StoryIndex | None = None
         while (payload := store.pending(seq := store.next_to_integrate())) is not None:

@@ -45,5 +45,5 @@ class StoryCache:
 
 
 @functools.cache
-def story_cache(namespace: str, half_life_hours: float) -> StoryCache:
-    return StoryCache(StorySettings(half_life_hours=half_life_hours))
+def story_cache(namespace: str, assumed_gap_hours: float | None, quiet_gaps: float | None) -> StoryCache:
+    return StoryCache(StorySettings.timed(assumed_gap_hours, quiet_gaps))
