@@ -191,8 +191,8 @@ def cluster_file(
     """Cluster the records of a JSONL file in order and write ``{"id", "story"}`` per record.
 
     Lines are written at the end so that an article whose story was later merged into another carries
-    the surviving story's id. ``entities=False`` skips NER (faster on headline-only streams, and
-    less precise).
+    the surviving story's id (see `assign_stream`). ``entities=False`` skips NER (faster on
+    headline-only streams, and less precise).
     """
     loading = time.perf_counter()
     if embedder is None:
@@ -205,32 +205,48 @@ def cluster_file(
         nlp = load_ner()
     analyser = RecordAnalyser(embedder, nlp if entities else None)
     started = time.perf_counter()
-    index = StoryIndex([], settings)
     stats = ClusterStats(load_seconds=started - loading, backend=str(getattr(embedder, "backend", "")))
-    assigned: list[tuple[str, str]] = []
-    absorbed_by: dict[str, str] = {}
     with open(input_path, encoding="utf-8") as lines:
-        for chunk in _analysed_chunks(read_records(lines), analyser):
-            for analysed in chunk:
-                now = parse_time(analysed.article.published)
-                tick = time.perf_counter()
-                placement = index.place(analysed, now)
-                stats.assign_seconds += time.perf_counter() - tick
-                stats.stories += placement.created
-                for kept, absorbed in placement.merged:
-                    absorbed_by[absorbed.id] = kept.id
-                stats.merges += len(placement.merged)
-                assigned.append((analysed.article.id, placement.story.id))
-            index.expire(now)
-            if progress is not None:
-                print(f"{len(assigned)} articles, {len(index)} active stories", file=progress, flush=True)
+        assigned = assign_stream(_analysed_chunks(read_records(lines), analyser), settings, stats, progress)
     for article_id, story_id in assigned:
-        while story_id in absorbed_by:
-            story_id = absorbed_by[story_id]
         output.write(json.dumps({"id": article_id, "story": story_id}) + "\n")
-    stats.articles = len(assigned)
-    stats.stories -= stats.merges
     stats.embed_seconds = analyser.embed_seconds
     stats.entity_seconds = analyser.entity_seconds
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def assign_stream(
+    chunks: Iterable[list[AnalysedArticle]],
+    settings: StorySettings | None = None,
+    stats: ClusterStats | None = None,
+    progress: TextIO | None = None,
+) -> list[tuple[str, str]]:
+    """Place analysed articles in order, each at its publication time; returns (article id, story id)
+    pairs, an article whose story was later merged into another carrying the surviving story's id."""
+    stats = stats if stats is not None else ClusterStats()
+    index = StoryIndex([], settings)
+    assigned: list[tuple[str, str]] = []
+    absorbed_by: dict[str, str] = {}
+    for chunk in chunks:
+        for analysed in chunk:
+            now = parse_time(analysed.article.published)
+            tick = time.perf_counter()
+            placement = index.place(analysed, now)
+            stats.assign_seconds += time.perf_counter() - tick
+            stats.stories += placement.created
+            for kept, absorbed in placement.merged:
+                absorbed_by[absorbed.id] = kept.id
+            stats.merges += len(placement.merged)
+            assigned.append((analysed.article.id, placement.story.id))
+        index.expire(now)
+        if progress is not None:
+            print(f"{len(assigned)} articles, {len(index)} active stories", file=progress, flush=True)
+    resolved = []
+    for article_id, story_id in assigned:
+        while story_id in absorbed_by:
+            story_id = absorbed_by[story_id]
+        resolved.append((article_id, story_id))
+    stats.articles = len(resolved)
+    stats.stories -= stats.merges
+    return resolved
