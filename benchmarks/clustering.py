@@ -72,11 +72,15 @@ def read_stream(path: Path, interleave: bool, limit: int | None) -> list[dict[st
     return rows
 
 
+def record_of(row: dict[str, str]) -> dict[str, str]:
+    """A CSV row as a `storywatch cluster` record."""
+    moment = datetime.fromtimestamp(int(row["TIMESTAMP"]) / 1000, tz=UTC)
+    return {"id": row["ID"], "time": moment.isoformat(), "title": row["TITLE"], "source": row["PUBLISHER"]}
+
+
 def write_jsonl(rows: list[dict[str, str]], handle: io.TextIOBase) -> None:
     for row in rows:
-        moment = datetime.fromtimestamp(int(row["TIMESTAMP"]) / 1000, tz=UTC)
-        record = {"id": row["ID"], "time": moment.isoformat(), "title": row["TITLE"], "source": row["PUBLISHER"]}
-        handle.write(json.dumps(record) + "\n")
+        handle.write(json.dumps(record_of(row)) + "\n")
 
 
 def assignment_cost(stories: int = 10_000, articles: int = 500, dim: int = 384) -> tuple[float, float]:

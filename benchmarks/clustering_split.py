@@ -20,13 +20,12 @@ import argparse
 import dataclasses
 import itertools
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from clustering import DEFAULT_CSV, pair_counting, read_stream  # noqa: E402
+from clustering import DEFAULT_CSV, pair_counting, read_stream, record_of  # noqa: E402
 from clustering_feed import FEED, LABELS, feed_records  # noqa: E402
 from labelled import scored_pairs, truth_of  # noqa: E402
 
@@ -88,12 +87,7 @@ def analysed_streams(csv: Path, feed: Path, labels: Path) -> tuple[Stream, Strea
 
     analyser = RecordAnalyser(Embedder(threads=2), load_ner())
     rows = read_stream(csv, interleave=False, limit=None)
-    uci_records = [
-        {"id": r["ID"], "title": r["TITLE"], "source": r["PUBLISHER"],
-         "time": datetime.fromtimestamp(int(r["TIMESTAMP"]) / 1000, tz=UTC).isoformat()}
-        for r in rows
-    ]
-    uci = Stream("UCI", analyser.analyse(uci_records), [r["STORY"] for r in rows])
+    uci = Stream("UCI", analyser.analyse([record_of(r) for r in rows]), [r["STORY"] for r in rows])
     labelled = feed_records(feed)
     truth, unsure = truth_of([key for _, key in labelled], labels)
     nyt = Stream("NYT", analyser.analyse([record for record, _ in labelled]), truth, unsure)
