@@ -47,7 +47,6 @@ Point = tuple[float, ...]
 class Stream:
     """An analysed stream and how to score a clustering of any contiguous part of it."""
 
-    name: str
     articles: list[AnalysedArticle]
     truth: list[str]
     unsure: list[set[str]] | None = None
@@ -56,7 +55,7 @@ class Stream:
         middle = len(self.articles) // 2
         part = slice(0, middle) if which == 0 else slice(middle, None)
         unsure = self.unsure[part] if self.unsure is not None else None
-        return Stream(self.name, self.articles[part], self.truth[part], unsure)
+        return Stream(self.articles[part], self.truth[part], unsure)
 
     def score(self, settings: StorySettings) -> tuple[float, float, float]:
         found = [story for _, story in assign_stream([self.articles], settings)]
@@ -87,10 +86,10 @@ def analysed_streams(csv: Path, feed: Path, labels: Path) -> tuple[Stream, Strea
 
     analyser = RecordAnalyser(Embedder(threads=2), load_ner())
     rows = read_stream(csv, interleave=False, limit=None)
-    uci = Stream("UCI", analyser.analyse([record_of(r) for r in rows]), [r["STORY"] for r in rows])
+    uci = Stream(analyser.analyse([record_of(r) for r in rows]), [r["STORY"] for r in rows])
     labelled = feed_records(feed)
     truth, unsure = truth_of([key for _, key in labelled], labels)
-    nyt = Stream("NYT", analyser.analyse([record for record, _ in labelled]), truth, unsure)
+    nyt = Stream(analyser.analyse([record for record, _ in labelled]), truth, unsure)
     return uci, nyt
 
 
