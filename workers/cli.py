@@ -13,10 +13,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import PROJECT_ROOT, ConfigError, Settings, load_feeds, load_settings
 from pipeline.corpus import CorpusError
+
+if TYPE_CHECKING:
+    from pipeline.curation import Merge, Move
+    from workers.curate import AlreadyDone
 
 EPILOG = """\
 examples:
@@ -31,6 +35,7 @@ examples:
   storywatch alerts -f --group ops       read alerts through a consumer group (resumes after a crash)
   storywatch alerts status               what each channel sent, what failed and why
   storywatch story mute ID               stop delivering a story's alerts (unmute ID to resume)
+  storywatch story merge A B             repair by hand: fold story B into A (also: move, detach)
   storywatch failed list | retry         failed articles with their reasons / queue them again
   storywatch status --json               queues, lag, workers, failures by cause, integration pointer
 
@@ -290,9 +295,11 @@ def cmd_stories(args: argparse.Namespace) -> int:
 def cmd_story(args: argparse.Namespace) -> int:
     from pipeline.timeline import format_timeline
 
+    if args.id in _REPAIRS:
+        return _repair(args)
     store = _store(args)
-    if args.target is not None:
-        return _mute(store, args.id, args.target)
+    if args.rest:
+        return _mute(store, args.id, " ".join(args.rest))
     story = store.story(args.id)
     if story is None:
         print(f"storywatch: no story {args.id!r} in namespace {store.namespace}", file=sys.stderr)
@@ -317,6 +324,67 @@ def _mute(store: Any, action: str, story_id: str) -> int:
     state = "muted: no channel delivers its alerts" if action == "mute" else "unmuted"
     print(f"{story_id} {state}" + ("" if changed else " (it already was)"))
     return 0
+
+
+# Each repair's operands, as the usage line names them.
+_REPAIRS: dict[str, tuple[str, ...]] = {"merge": ("A", "B"), "move": ("ARTICLE", "STORY"), "detach": ("ARTICLE",)}
+
+
+def _repair(args: argparse.Namespace) -> int:
+    """`story merge A B`, `story move ARTICLE STORY`, `story detach ARTICLE`: see workers/curate.py."""
+    names = _REPAIRS[args.id]
+    if len(args.rest) != len(names):
+        print(f"storywatch: error: story {args.id} takes {' '.join(names)}, got {' '.join(args.rest) or 'nothing'}",
+              file=sys.stderr)
+        return 2
+    from pipeline.curation import CurationError
+    from pipeline.stories import StorySettings
+    from workers.curate import UnknownId, merge_stories, move_article
+
+    settings = _settings(args)
+    stories = StorySettings.timed(settings.story_assumed_gap_hours, settings.story_quiet_gaps)
+    store = _store(args)
+    try:
+        if args.id == "merge":
+            done = merge_stories(store, args.rest[0], args.rest[1], stories)
+        else:
+            done = move_article(store, args.rest[0], args.rest[1] if args.id == "move" else None, stories)
+    except UnknownId as exc:
+        print(f"storywatch: error: {exc}", file=sys.stderr)
+        return 2
+    except CurationError as exc:
+        print(f"storywatch: error: {exc}", file=sys.stderr)
+        return 1
+    report = _repair_report(args.id, done)
+    if args.json:
+        _print_json(report)
+    else:
+        print(report["message"])
+    return 0
+
+
+def _repair_report(action: str, done: Merge | Move | AlreadyDone) -> dict[str, Any]:
+    from pipeline.curation import Merge
+    from workers.curate import AlreadyDone
+
+    if isinstance(done, AlreadyDone):
+        return {"action": action, "changed": False, "message": done.message}
+    alert = done.alert
+    if isinstance(done, Merge):
+        return {"action": action, "changed": True, "kept": done.kept.id, "removed": done.gone.id,
+                "articles": len(done.kept.article_ids), "facts": len(done.ledger.facts), "alert": alert.id,
+                "message": f"merged story {done.gone.id} into {done.kept.id}: {len(done.kept.article_ids)} "
+                f"articles, {len(done.ledger.facts)} facts; alert {alert.id}"}
+    counts = (f"{len(alert.new_facts)} new fact(s), {len(alert.contradictions)} contradiction(s), "
+              f"{alert.corroborated} confirmed")
+    where = "a new story " if done.created else "story "
+    gone = f"; story {done.origin.id} had no article left and was removed" if done.origin_removed else ""
+    return {"action": action, "changed": True, "article": done.article_id, "from": done.origin.id,
+            "to": done.target.id, "created": done.created, "from_removed": done.origin_removed,
+            "new_facts": len(alert.new_facts), "contradictions": len(alert.contradictions),
+            "corroborated": alert.corroborated, "alert": alert.id,
+            "message": f"moved article {done.article_id} from story {done.origin.id} to {where}{done.target.id}: "
+            f"{counts}{gone}; alert {alert.id}"}
 
 
 def ledger_json(ledger: Any) -> dict[str, Any]:
@@ -497,10 +565,24 @@ def build_parser() -> argparse.ArgumentParser:
     stories.add_argument("--json", action="store_true")
     stories.set_defaults(func=cmd_stories)
 
-    story = sub.add_parser("story", help="show one story's fact ledger as a timeline, or mute/unmute it",
-                           usage="storywatch story [-h] [--json] {ID | mute ID | unmute ID}")
-    story.add_argument("id", help="the story, or mute / unmute followed by the story")
-    story.add_argument("target", nargs="?", help=argparse.SUPPRESS)
+    story = sub.add_parser(
+        "story", help="show a story's fact ledger, mute it, or repair stories by hand (merge, move, detach)",
+        usage="storywatch story [-h] [--json] {ID | mute ID | unmute ID | merge A B | move ARTICLE STORY | "
+        "detach ARTICLE}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Show a story's fact ledger as a timeline, mute or unmute it, or repair story mistakes by hand. "
+        "A repair takes the integration lock, so running workers wait for it and then see it; it raises one "
+        "alert saying a person made it, and running it again changes nothing.",
+        epilog="""examples:
+  storywatch story 3f2a9c01d4e5b6a7             the story's facts in the order they were reported
+  storywatch story merge 3f2a9c01d4e5b6a7 9b8c  fold story 9b8c into 3f2a... (a watched story is always
+                                                the one kept; two watched stories are never merged)
+  storywatch story move nyt-0412 3f2a9c01d4e5b6a7   the article's facts leave its story and meet this one's
+                                                ledger: the alert says what is new or conflicting there
+  storywatch story detach nyt-0412 --json       the article starts a story of its own
+
+Unknown story or article ids exit with status 2; a refused repair exits with status 1.""")
+    story.add_argument("id", help="the story, or mute / unmute / merge / move / detach followed by its operands")
+    story.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     story.add_argument("--json", action="store_true")
     story.set_defaults(func=cmd_story)
 

@@ -12,6 +12,8 @@ Every key lives under ``sw:{namespace}:`` so replays, tests and live runs share 
     stories:changes     STREAM one entry per write to ``stories`` (fields "changed", "removed"), capped,
                                so workers refresh their story index instead of reading it whole
     ledger:{story}      STRING Ledger JSON
+    analysed:{article}  STRING the pending payload an article was integrated from (claims with vectors), kept
+                               ANALYSED_TTL so a person can move the article to another story
     articles            HASH   article id -> story id
     revisions           HASH   article id -> fingerprint of its last integrated edit
     watched             HASH   watched story id -> fingerprint of its config and seeds
@@ -33,7 +35,7 @@ import redis
 from redis.client import Pipeline
 from redis.lock import Lock
 
-from pipeline.models import Alert, Ledger, Story
+from pipeline.models import Alert, AnalysedArticle, Ledger, Story
 
 if TYPE_CHECKING:
     from pipeline.integrate import Outcome
@@ -41,6 +43,9 @@ if TYPE_CHECKING:
 SEEN_TTL = 90 * 24 * 3600
 PENDING_TTL = 7 * 24 * 3600
 SENT_TTL = 90 * 24 * 3600
+# How long a moved article can still bring its own claims and vector: repairs happen while a story is
+# read, and claim vectors cost about 2 kB a sentence. An older article moves with what its ledger kept.
+ANALYSED_TTL = 14 * 24 * 3600
 # Changes kept for workers that fell behind; one further back reads all stories again.
 STORY_CHANGES_KEPT = 10_000
 
@@ -87,6 +92,17 @@ return seq
 """
 
 
+# Keep an integrated article's payload under its id; a commit without one (tests, tools) has none to keep.
+# KEYS: pending, analysed. ARGV: lifetime.
+_KEEP_ANALYSED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+end
+return 0
+"""
+
+
 def digest(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
@@ -117,6 +133,17 @@ class Sighting:
 
 class LostLock(Exception):
     """Another worker took the integration lock over: this one's writes were discarded."""
+
+
+@dataclass(frozen=True)
+class Repair:
+    """The writes of one repair by hand (`workers.curate`), committed together like an integration."""
+
+    stories: tuple[tuple[Story, Ledger], ...]
+    removed: tuple[str, ...]
+    # Article id -> the story it now belongs to.
+    homes: tuple[tuple[str, str], ...]
+    alert: Alert
 
 
 class Store:
@@ -274,6 +301,8 @@ class Store:
                 pipe.multi()
                 if outcome is not None:
                     self._write_outcome(pipe, outcome)
+                    pipe.eval(_KEEP_ANALYSED, 2, self.key("pending", str(seq)),
+                              self.key("analysed", outcome.article_id), ANALYSED_TTL)
                 pipe.set(self.key("next"), seq + 1)
                 pipe.delete(self.key("pending", str(seq)))
                 pipe.execute()
@@ -294,6 +323,37 @@ class Store:
             pipe.hset(self.key("revisions"), outcome.article_id, outcome.revision)
         if outcome.alert is not None:
             pipe.xadd(self.key("alerts"), {"alert": json.dumps(outcome.alert.to_dict(), ensure_ascii=False)})
+
+    def commit_repair(self, lock: Lock, repair: Repair) -> None:
+        """Write a repair all or nothing while the integration lock is ours, fenced like `commit`."""
+        lock_key = self.key("lock", "integrate")
+        with self.client.pipeline(transaction=True) as pipe:
+            try:
+                pipe.watch(lock_key)
+                if pipe.get(lock_key) != lock.local.token:
+                    raise LostLock("integration lock lost before committing a repair")
+                pipe.multi()
+                for story, ledger in repair.stories:
+                    pipe.hset(self.key("stories"), story.id, json.dumps(story.to_dict()))
+                    pipe.set(self.key("ledger", story.id), json.dumps(ledger.to_dict()))
+                for story_id in repair.removed:
+                    pipe.hdel(self.key("stories"), story_id)
+                    pipe.delete(self.key("ledger", story_id))
+                if repair.homes:
+                    pipe.hset(self.key("articles"), mapping=dict(repair.homes))
+                # One change per written story: a worker's index reads each of them again.
+                for number, (story, _) in enumerate(repair.stories):
+                    self._log_story_change(pipe, story.id, list(repair.removed) if number == 0 else [])
+                pipe.xadd(self.key("alerts"), {"alert": json.dumps(repair.alert.to_dict(), ensure_ascii=False)})
+                pipe.execute()
+            except redis.WatchError:
+                raise LostLock("integration lock lost while committing a repair") from None
+
+    def analysed(self, article_id: str) -> AnalysedArticle | None:
+        """The article as it was integrated (its latest edit), while ANALYSED_TTL keeps it."""
+        raw = self.client.get(self.key("analysed", article_id))
+        payload = json.loads(raw) if raw else None
+        return AnalysedArticle.from_dict(payload["analysed"]) if payload and "analysed" in payload else None
 
     # --- stories and ledgers -----------------------------------------------------------------
 
