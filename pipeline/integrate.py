@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipeline.alerts import build_alert
-from pipeline.ledger import compare, record
+from pipeline.ledger import compare, is_seed, record, seed_arrival
 from pipeline.models import Alert, AnalysedArticle, Ledger, Story
 from pipeline.stories import StoryIndex
 
@@ -39,8 +39,9 @@ def merge_ledgers(kept: Ledger, absorbed: Ledger) -> Ledger:
     )
 
 
-def integrate(analysed: AnalysedArticle, index: StoryIndex, ledger_of: Callable[[str], Ledger],
-              now: datetime) -> Outcome:
+def integrate(
+    analysed: AnalysedArticle, index: StoryIndex, ledger_of: Callable[[str], Ledger], now: datetime
+) -> Outcome:
     placement = index.place(analysed, now)
     story = placement.story
     # A watched story exists before its first article: that article is what creates it.
@@ -49,13 +50,19 @@ def integrate(analysed: AnalysedArticle, index: StoryIndex, ledger_of: Callable[
     ledger = ledger_of(story.id)
     for gone in absorbed:
         ledger = merge_ledgers(ledger, ledger_of(gone.id))
-    comparison = compare(ledger, analysed.claims, analysed.article)
+    if is_seed(ledger, analysed.article.id):
+        # Its claims are the story's baseline already; recording it again is a no-op.
+        comparison = seed_arrival(ledger, analysed.claims, analysed.article)
+    else:
+        comparison = compare(ledger, analysed.claims, analysed.article)
     stamp = now.isoformat(timespec="seconds")
     record(ledger, comparison, analysed.article, seen_at=stamp)
-    alert = build_alert(story, analysed.article, comparison, created, created_at=stamp,
-                        merged=[gone.id for gone in absorbed])
-    return Outcome(article_id=analysed.article.id, story=story, ledger=ledger, alert=alert, created=created,
-                   absorbed=absorbed)
+    alert = build_alert(
+        story, analysed.article, comparison, created, created_at=stamp, merged=[gone.id for gone in absorbed]
+    )
+    return Outcome(
+        article_id=analysed.article.id, story=story, ledger=ledger, alert=alert, created=created, absorbed=absorbed
+    )
 
 
 def revise(analysed: AnalysedArticle, story: Story, ledger: Ledger, revision: str, now: datetime) -> Outcome:
@@ -69,5 +76,6 @@ def revise(analysed: AnalysedArticle, story: Story, ledger: Ledger, revision: st
     record(ledger, comparison, analysed.article, seen_at=stamp, revision=revision)
     story.updated_at = stamp
     alert = build_alert(story, analysed.article, comparison, created=False, created_at=stamp, revision=revision)
-    return Outcome(article_id=analysed.article.id, story=story, ledger=ledger, alert=alert, created=False,
-                   revision=revision)
+    return Outcome(
+        article_id=analysed.article.id, story=story, ledger=ledger, alert=alert, created=False, revision=revision
+    )

@@ -14,7 +14,18 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from pipeline.aliases import normalise_place, person_overlap, places_conflict, roles, same_person
-from pipeline.models import Article, Claim, Comparison, Contradiction, Fact, Ledger, Quantity, SourceRef
+from pipeline.models import (
+    AnalysedArticle,
+    Article,
+    Claim,
+    Comparison,
+    Contradiction,
+    Fact,
+    Ledger,
+    Quantity,
+    SourceRef,
+    stable_id,
+)
 from pipeline.slots import dates_compatible
 
 # Cosine levels of all-MiniLM-L6-v2 between two sentences.
@@ -163,7 +174,6 @@ _ANTONYMS = {
 _LOCATIVE_PLACE = re.compile(r"\b(?:in|at|inside|near)\s+(?:the\s+)?([A-Z][\w.]*(?:\s+[A-Z][\w.]*)*)")
 _CLAUSE_BREAK = re.compile(r"[,;:—–]|\b(?:after|before|following|while|when|whereas|as|but|and then)\b")
 _WORD = re.compile(r"[a-z0-9%]+(?:'t)?")
-
 
 
 def _stem(word: str) -> str:
@@ -503,8 +513,13 @@ def _ref(article: Article, seen_at: str, text: str = "") -> SourceRef:
     return SourceRef(article_id=article.id, source=article.source, url=article.url, seen_at=seen_at, text=text)
 
 
-def record(ledger: Ledger, comparison: Comparison, article: Article, seen_at: str, revision: str = "") -> None:
-    """Write the comparison into the ledger. Running it twice for one article (and revision) changes nothing more."""
+def record(
+    ledger: Ledger, comparison: Comparison, article: Article, seen_at: str, revision: str = "", note: str = ""
+) -> None:
+    """Write the comparison into the ledger. Running it twice for one article (and revision) changes nothing more.
+
+    ``note`` is kept on the article's entry (``SEED_NOTE`` marks a watched story's seed document).
+    """
     if any(ref.article_id == article.id and ref.revision == revision for ref in ledger.articles):
         return
     by_id = {fact.id: fact for fact in ledger.facts}
@@ -534,6 +549,59 @@ def record(ledger: Ledger, comparison: Comparison, article: Article, seen_at: st
                 detail=comparison.details.get(claim.id, ""),
             )
         )
-    reference = _ref(article, seen_at, f"copy of {comparison.copy_of}" if comparison.copy_of else "")
+    reference = _ref(article, seen_at, note or (f"copy of {comparison.copy_of}" if comparison.copy_of else ""))
     reference.revision = revision
     ledger.articles.append(reference)
+
+
+# Marks a seed document's entry in ``Ledger.articles``: its claims are the story's baseline.
+SEED_NOTE = "seed document"
+
+
+def _publication_order(seed: AnalysedArticle) -> tuple[bool, str]:
+    # Undated seeds come after the dated ones, in the order given (the sort is stable).
+    return not seed.article.published, seed.article.published or ""
+
+
+def record_seeds(ledger: Ledger, seeds: list[AnalysedArticle], registered_at: str) -> None:
+    """Record a watched story's seed documents as its baseline facts, before any article arrives.
+
+    Each seed is compared with the seeds published before it and recorded like any article, so the
+    first feed article meets what the seeds say (a conflicting figure is a contradiction, not news),
+    and seeds that disagree with each other leave that disagreement in the ledger, as a reader who
+    took them in order would note it. A seed is dated by its publication date, else ``registered_at``.
+    Seeds the ledger holds already are skipped: registering the story again changes nothing.
+    """
+    known = {ref.article_id for ref in ledger.articles}
+    for seed in sorted(seeds, key=_publication_order):
+        if seed.article.id in known:
+            continue
+        comparison = compare(ledger, seed.claims, seed.article)
+        record(ledger, comparison, seed.article, seen_at=seed.article.published or registered_at, note=SEED_NOTE)
+        known.add(seed.article.id)
+
+
+def is_seed(ledger: Ledger, article_id: str) -> bool:
+    """Whether the article is one of the seed documents the ledger was started from."""
+    return any(ref.article_id == article_id and ref.text == SEED_NOTE for ref in ledger.articles)
+
+
+def seed_arrival(ledger: Ledger, claims: list[Claim], article: Article) -> Comparison:
+    """A seed document that now arrives through a feed: its sentences are the baseline, so it adds nothing.
+
+    It neither reports its own sentences as new nor meets them as contradictions. What it carries are
+    the disagreements with earlier seeds that recording the baseline found: no alert has told them yet.
+    """
+    comparison = Comparison()
+    facts = {fact.id: fact for fact in ledger.facts}
+    own = {claim.text: claim for claim in claims}
+    for item in ledger.contradictions:
+        fact = facts.get(item.fact_id)
+        if item.claim.article_id != article.id or fact is None:
+            continue
+        claim = own.get(item.claim.text) or Claim(
+            id=stable_id(article.id, item.claim.text), article_id=article.id, text=item.claim.text
+        )
+        comparison.contradictions.append((claim, fact, item.kind))
+        comparison.details[claim.id] = item.detail
+    return comparison

@@ -1,15 +1,21 @@
-"""Watched stories from config/stories/ registered in a deployment, re-registered when their config changes."""
+"""Watched stories from config/stories/ registered in a deployment, re-registered when their config changes.
+
+Registering one also records its seed documents in its ledger (`pipeline.ledger.record_seeds`): they
+are the baseline the first feed article is compared with.
+"""
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from pipeline.analysis import Analyser
 from pipeline.config import WatchedStorySpec
 from pipeline.corpus import read_document
-from pipeline.models import Article, stable_id
+from pipeline.ledger import record_seeds
+from pipeline.models import Article, Ledger, stable_id
 from pipeline.stories import watched_story
 from workers.store import Store
 
@@ -22,7 +28,8 @@ def fingerprint(spec: WatchedStorySpec) -> str:
 
 
 def ensure_watched_stories(store: Store, specs: Sequence[WatchedStorySpec], analyser: Analyser) -> None:
-    """Make each spec's story exist with a centroid from its seeds; members and ledger are kept."""
+    """Make each spec's story exist with a centroid from its seeds and the seeds in its ledger; members
+    and the ledger's other entries are kept."""
     for spec in specs:
         mark = fingerprint(spec)
         if store.watched_fingerprint(spec.id) == mark:
@@ -30,12 +37,35 @@ def ensure_watched_stories(store: Store, specs: Sequence[WatchedStorySpec], anal
         seeds = []
         for path in spec.seeds:
             document = read_document(path)
-            article = Article(id=document.id, url=path.as_uri(), source="seed", title=document.title,
-                              text=document.text, published=document.published)
+            # The file names the seed in alerts that quote it: it has no outlet of its own.
+            article = Article(
+                id=document.id,
+                url=path.as_uri(),
+                source=f"seed {path.name}",
+                title=document.title,
+                text=document.text,
+                published=document.published,
+            )
             seeds.append(analyser.analyse(article))
-        story = watched_story(spec, seeds, datetime.now(UTC))
+        now = datetime.now(UTC)
+        story = watched_story(spec, seeds, now)
         existing = store.story(spec.id)
         if existing is not None:
             story.article_ids, story.sources, story.created_at = (
-                existing.article_ids, existing.sources, existing.created_at)
+                existing.article_ids,
+                existing.sources,
+                existing.created_at,
+            )
+        ledger = store.ledger(spec.id)
+        record_seeds(ledger, seeds, registered_at=now.isoformat(timespec="seconds"))
+        # The ledger before the fingerprint: a crash between the two registers again, which skips
+        # the seeds already recorded.
+        _save_ledger(store, ledger)
         store.save_watched(story, mark)
+
+
+def _save_ledger(store: Store, ledger: Ledger) -> None:
+    # Store writes ledgers only inside an integration commit; this is the one write outside it, under
+    # the integration lock like the commit (ensure_watched_stories runs in `integrate_ready`).
+    # TODO: a Store.save_ledger once workers/store.py is free to change.
+    store.client.set(store.key("ledger", ledger.story_id), json.dumps(ledger.to_dict()))
