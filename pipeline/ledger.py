@@ -466,12 +466,35 @@ def _context(claims: list[Claim]) -> list[tuple[list[str], int | None]]:
     return contexts
 
 
+def _holds(kept: Claim, claim: Claim) -> bool:
+    """Whether ``kept`` already states every name, place, figure and date that ``claim`` states."""
+    names = [*claim.slots.people, *claim.slots.orgs]
+    if len(person_overlap(names, [*kept.slots.people, *kept.slots.orgs])) < len(names):
+        return False
+    if {normalise_place(p) for p in claim.slots.places} - {normalise_place(p) for p in kept.slots.places}:
+        return False
+    if any(not any(_quantities_agree(q, k) for k in kept.slots.quantities) for q in claim.slots.quantities):
+        return False
+    return all(any(dates_compatible(d, k) for k in kept.slots.dates) for d in claim.slots.dates)
+
+
 def _add_new(comparison: Comparison, claim: Claim) -> None:
-    # Two sentences of one article saying the same new thing make one fact.
-    if claim.vector is not None and any(
-        other.vector is not None and float(claim.vector @ other.vector) >= RESTATES for other in comparison.new_facts
-    ):
-        return
+    """Two sentences of one article saying the same new thing make one fact, kept in the fuller wording.
+
+    Similar wording is not the same content: a headline line that restates the lead ("Quake kills 23
+    in Peru") is as close to it as a paraphrase, yet the lead may carry a figure the headline lacks
+    ("and injured 140"). A sentence is folded into an earlier one only when that one holds all its
+    values; when it is the other way round, the fuller sentence takes the earlier one's place.
+    """
+    if claim.vector is not None:
+        for i, other in enumerate(comparison.new_facts):
+            if other.vector is None or float(claim.vector @ other.vector) < RESTATES:
+                continue
+            if _holds(other, claim):
+                return
+            if _holds(claim, other):
+                comparison.new_facts[i] = claim
+                return
     comparison.new_facts.append(claim)
 
 

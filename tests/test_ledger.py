@@ -201,3 +201,28 @@ def test_planted_place_after_the_seeds_names_both_sources(models):
         assert contradiction.claim.source == "Planted Post"
         assert "Malaysia" in contradiction.conflicts_with.text
         assert contradiction.conflicts_with.article_id.startswith(("001", "002", "003"))
+
+
+def test_a_headline_line_restating_the_lead_keeps_the_lead_and_its_figures(models):
+    # Written for this test: the headline says less than the lead it restates (no injury figure).
+    replay = Replay(models)
+    comparison = replay.add(
+        "quake",
+        "Earthquake kills 23 people in southern Peru, officials say\n"
+        "An earthquake killed 23 people and injured 140 in southern Peru on Friday, officials said.\n"
+        "The quake struck at a depth of 35 km near Arequipa, the national seismological institute said.",
+    )
+    new = [claim.text for claim in comparison.new_facts]
+    assert any("injured 140" in text for text in new), new
+    assert not any(text.startswith("Earthquake kills 23") for text in new), new
+    assert len(new) == 2
+
+
+def test_two_restatements_of_one_new_fact_still_make_one_fact(models):
+    replay = Replay(models)
+    comparison = replay.add(
+        "flood",
+        "Floods forced 3,000 people from their homes in Porto Alegre on Monday, the civil defence agency said.\n"
+        "On Monday floods forced 3,000 people in Porto Alegre from their homes, according to the civil defence agency.",
+    )
+    assert len(comparison.new_facts) == 1
