@@ -22,6 +22,7 @@ import numpy as np
 
 from .corpus import read_document
 from .models import AnalysedArticle, Article
+from .same_event import SameEventModel
 from .stories import StoryIndex, StorySettings, article_vector
 
 ENTITY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "NORP", "EVENT"})
@@ -221,11 +222,12 @@ def assign_stream(
     settings: StorySettings | None = None,
     stats: ClusterStats | None = None,
     progress: TextIO | None = None,
+    model: SameEventModel | None = None,
 ) -> list[tuple[str, str]]:
     """Place analysed articles in order, each at its publication time; returns (article id, story id)
     pairs, an article whose story was later merged into another carrying the surviving story's id."""
     stats = stats if stats is not None else ClusterStats()
-    index = StoryIndex([], settings)
+    index = StoryIndex([], settings, model)
     assigned: list[tuple[str, str]] = []
     absorbed_by: dict[str, str] = {}
     for chunk in chunks:

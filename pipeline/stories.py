@@ -1,12 +1,14 @@
 """Online story assignment: which story an article joins, how stories are represented and merged.
 
-An article is scored against every active story in one matrix product (centroids of pooled sentence
-embeddings); only the few best rows are then scored in full, adding the overlap of named entities and
-of title terms. The score an article needs grows with the time since the story last moved, measured
-against the story's own pace: a story that drew a burst of reports and went quiet is over within
-hours, while one outlet's story with a report every few hours stays open for days. So an old story
-takes a late article only on stronger evidence. A story keeps a bounded representation: a
-running-mean centroid whose inertia is capped, and the most frequent entities and title terms.
+Every active story is scored against the article in one matrix product (centroids of pooled sentence
+embeddings); the nearest ``candidates`` are then weighed in full. An article with a body is placed
+by the learned same-event model (``pipeline/same_event.py`` over the evidence of
+``pipeline/evidence.py``): it joins the most probable candidate when the probability reaches the
+model's join bar, and a second story it reaches with the merge bar is the same event, so the two
+merge. A bare headline is placed by the headline rule, chosen on headline streams: centroid cosine
+plus overlaps of names and title terms, against a bar that rises with the time since the story last
+moved, measured against the story's own pace. A story keeps a bounded representation: a running-mean
+centroid whose inertia is capped, and the most frequent names, title terms and telling words.
 """
 
 from __future__ import annotations
@@ -17,23 +19,26 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
 from .config import WatchedStorySpec
+from .evidence import (
+    FEATURES,
+    ArticleKeys,
+    article_keys,
+    bag_norm,
+    features,
+    normalise_entity,
+    story_bag,
+    with_lifts,
+)
+from .lexicon import STOPWORDS, fold_plural
 from .models import AnalysedArticle, Article, Story, stable_id
+from .same_event import MODEL_PATH, SameEventModel, load_model
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9'’&-]*")
-# Function words and the wire-service furniture of headlines ("video", "update") say nothing about the event.
-_STOPWORD_TEXT = """
-a about after against all also am an and any are as at be been before being but by can could did do
-does down during each few for from had has have he her here hers him his how i if in into is it its
-just me more most my new no nor not now of off on once only or other our out over own said says same
-she should so some such than that the their them then there these they this those through to too
-under until up very was we were what when where which while who whom why will with would you your vs
-via amid report reports update updates video photos watch live news
-"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 @dataclass(frozen=True)
@@ -48,25 +53,22 @@ class Bars:
 
 @dataclass
 class StorySettings:
-    """Thresholds of the online assignment.
+    """Settings of the online assignment.
 
-    A score is the cosine of the article to the story centroid plus weighted overlaps of entities and
-    title terms, each an IDF-weighted cosine in [0, 1]. An article joins the story where its score beats
-    the bar by the widest margin; the bar depends on the kind of article (headline only, or with a
-    body) and rises as the story cools (see ``half_life_hours``).
+    An article with a body is placed by the learned same-event model (``model_path``). A headline
+    (with at most a one-line summary) is placed by the headline rule: a score of the cosine of the
+    article to the story centroid plus weighted overlaps of entities and title terms, each an
+    IDF-weighted cosine in [0, 1]; it joins the story where its score beats the bar by the widest
+    margin, and the bar rises as the story cools (see ``half_life_hours``).
     """
 
     # Single headlines are noisy: the same story scores from 0.4 up; a new event on a familiar subject
     # comes after its predecessor went quiet, so cooling carries much of the weight.
     headline: Bars = Bars(join=0.4, time_penalty=1.0)
-    # Pooled bodies are smooth: reports of one event score about 0.85-1.35, articles on the same subject
-    # but another event up to about 0.97 (two reviews of one laptop, launches of rival cars), so the bar
-    # sits high and the names and title words an event's reports share must carry an article over it.
-    # Reports of one event come hours or days apart, with bodies that stay alike: cooling lifts it little.
-    # (Chosen on the pages of benchmarks/clustering_fulltext.py, which headline tuning never saw.)
-    full_text: Bars = Bars(join=0.9, time_penalty=0.1)
-    # Bodies at least this long make an article a full-text one.
-    text_chars: int = 400
+    # Bodies at least this long are placed by the same-event model: the shortest written follow-ups of
+    # ledger-dev (50 words, ~300 characters) are; the NYT World feed's summaries (99% under 260
+    # characters) stay with the headline rule chosen on headline streams.
+    text_chars: int = 280
     # A story's usual gap between articles is its span plus one assumed gap, over its article count:
     # a story of one article has the assumed gap, a burst of reports a gap of minutes. The bar rises
     # halfway once the story has been quiet for ``quiet_gaps`` usual gaps. (Chosen on the first half
@@ -89,6 +91,10 @@ class StorySettings:
     max_weight: float = 30.0
     # Entities and title terms kept per story.
     max_keys: int = 48
+    # Telling words and numbers kept per story (see pipeline/evidence.py).
+    max_words: int = 400
+    # The learned same-event model that places articles with a body (benchmarks/train_same_event.py).
+    model_path: Path = MODEL_PATH
 
     @classmethod
     def timed(cls, assumed_gap_hours: float | None = None, quiet_gaps: float | None = None) -> StorySettings:
@@ -99,9 +105,6 @@ class StorySettings:
         if quiet_gaps is not None:
             settings.quiet_gaps = quiet_gaps
         return settings
-
-    def bars(self, full_text: bool) -> Bars:
-        return self.full_text if full_text else self.headline
 
     def is_full_text(self, article: Article) -> bool:
         return len(article.text) >= self.text_chars
@@ -125,23 +128,14 @@ def _iso(moment: datetime) -> str:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
-def normalise_entity(text: str) -> str:
-    """One key for the spellings of a name: 'the U.S.' and "US" and "U.S.'s" all give 'us'."""
-    key = " ".join(text.lower().replace(".", "").split())
-    key = re.sub(r"['’]s$", "", key)
-    return key.removeprefix("the ").strip()
-
-
 def title_terms(title: str) -> set[str]:
     """Content words of a title, lowercased, with a plain plural stripped ('talks' meets 'talk')."""
     terms = set()
     for word in _WORD.findall(title.lower()):
         word = re.sub(r"['’]s$", "", word).strip("'’&-")
-        if len(word) < 2 or word in _STOPWORDS:
+        if len(word) < 2 or word in STOPWORDS:
             continue
-        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-            word = word[:-1]
-        terms.add(word)
+        terms.add(fold_plural(word))
     return terms
 
 
@@ -163,9 +157,9 @@ def article_vector(title: np.ndarray | None, sentences: np.ndarray, title_share:
     return (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(np.float32)
 
 
-def _bump(counts: dict[str, int], keys: Iterable[str], limit: int) -> None:
-    """Count keys, keeping at most ``limit`` of the most frequent; halve all when counts grow large, so
-    that what the story says now outweighs what it said at first."""
+def _bump(counts: dict[str, int], keys: Iterable[str], limit: int, halve: bool = True) -> None:
+    """Count keys, keeping at most ``limit`` of the most frequent; with ``halve``, halve all when counts
+    grow large, so that what the story says now outweighs what it said at first."""
     for key in keys:
         counts[key] = counts.get(key, 0) + 1
     if len(counts) > limit:
@@ -174,7 +168,7 @@ def _bump(counts: dict[str, int], keys: Iterable[str], limit: int) -> None:
         kept = sorted(ranked[:limit])
         counts.clear()
         counts.update(kv for _, kv in kept)
-    if counts and max(counts.values()) >= 64:
+    if halve and counts and max(counts.values()) >= 64:
         halved = {k: v // 2 for k, v in counts.items() if v >= 2}
         counts.clear()
         counts.update(halved)
@@ -206,7 +200,8 @@ def _move_centroid(story: Story, vector: np.ndarray, weight: float, cap: float) 
     story.weight = story.weight + weight
 
 
-def start_story(analysed: AnalysedArticle, now: datetime, settings: StorySettings | None = None) -> Story:
+def start_story(analysed: AnalysedArticle, now: datetime, settings: StorySettings | None = None,
+                keys: ArticleKeys | None = None) -> Story:
     """A new unwatched story holding just this article."""
     article = analysed.article
     story = Story(
@@ -217,15 +212,22 @@ def start_story(analysed: AnalysedArticle, now: datetime, settings: StorySetting
         created_at=_iso(now),
         updated_at=_iso(now),
     )
-    join_story(story, analysed, now, settings)
+    join_story(story, analysed, now, settings, keys)
     return story
 
 
-def join_story(story: Story, analysed: AnalysedArticle, now: datetime, settings: StorySettings | None = None) -> None:
+def keys_of(analysed: AnalysedArticle) -> ArticleKeys:
+    return article_keys(analysed.article, analysed.entities, title_terms(analysed.article.title))
+
+
+def join_story(story: Story, analysed: AnalysedArticle, now: datetime, settings: StorySettings | None = None,
+               keys: ArticleKeys | None = None) -> None:
     settings = settings or StorySettings()
     _move_centroid(story, np.asarray(analysed.vector, dtype=np.float32), 1.0, settings.max_weight)
     _bump(story.entities, _entity_keys(analysed), settings.max_keys)
     _bump(story.terms, _term_keys(analysed), settings.max_keys)
+    # Word shares are counts over the story's documents: halving them would mix scales.
+    _bump(story.words, (keys or keys_of(analysed)).top, settings.max_words, halve=False)
     if analysed.article.id not in story.article_ids:
         story.article_ids.append(analysed.article.id)
     if analysed.article.source and analysed.article.source not in story.sources:
@@ -256,16 +258,19 @@ def watched_story(
         _move_centroid(story, np.asarray(seed.vector, dtype=np.float32), 1.0, settings.max_weight)
         _bump(story.entities, _entity_keys(seed), settings.max_keys)
         _bump(story.terms, _term_keys(seed), settings.max_keys)
+        _bump(story.words, keys_of(seed).top, settings.max_words, halve=False)
     return story
 
 
 def merge_stories(keep: Story, absorbed: Story, now: datetime, settings: StorySettings | None = None) -> None:
     settings = settings or StorySettings()
     _move_centroid(keep, absorbed.centroid, max(absorbed.weight, 1.0), settings.max_weight)
-    for mine, theirs in ((keep.entities, absorbed.entities), (keep.terms, absorbed.terms)):
+    for mine, theirs, limit in ((keep.entities, absorbed.entities, settings.max_keys),
+                                (keep.terms, absorbed.terms, settings.max_keys),
+                                (keep.words, absorbed.words, settings.max_words)):
         for key, count in theirs.items():
             mine[key] = mine.get(key, 0) + count
-        _bump(mine, (), settings.max_keys)
+        _bump(mine, (), limit, halve=mine is not keep.words)
     members, sources = set(keep.article_ids), set(keep.sources)
     keep.article_ids.extend(a for a in absorbed.article_ids if a not in members)
     keep.sources.extend(s for s in absorbed.sources if s not in sources)
@@ -292,7 +297,8 @@ class Placement:
 class StoryIndex:
     """The active stories as rows of a centroid matrix, with story-level IDF of entities and terms."""
 
-    def __init__(self, stories: Iterable[Story], settings: StorySettings | None = None) -> None:
+    def __init__(self, stories: Iterable[Story], settings: StorySettings | None = None,
+                 model: SameEventModel | None = None) -> None:
         self.settings = settings or StorySettings()
         self._stories: list[Story] = []
         self._rows: dict[str, int] = {}
@@ -304,6 +310,8 @@ class StoryIndex:
         self._entity_df: Counter[str] = Counter()
         self._term_df: Counter[str] = Counter()
         self._filters: dict[str, tuple[re.Pattern[str] | None, re.Pattern[str] | None]] = {}
+        self._bags: dict[str, tuple[dict[str, float], float]] = {}
+        self.model: SameEventModel = model or load_model(self.settings.model_path)
         for story in stories:
             self.add(story)
 
@@ -339,6 +347,7 @@ class StoryIndex:
         self._half_life[row] = self.settings.half_life_hours(story)
         self._watched[row] = story.watched
         self._count_keys(story.id, (frozenset(story.entities), frozenset(story.terms)))
+        self._bags.pop(story.id, None)
         if story.include or story.exclude:
             self._filters[story.id] = (_term_pattern(story.include), _term_pattern(story.exclude))
         else:
@@ -356,6 +365,7 @@ class StoryIndex:
             self._half_life[row] = self._half_life[last]
             self._watched[row] = self._watched[last]
         self._stories.pop()
+        self._bags.pop(story_id, None)
         self._count_keys(story_id, None)
         self._filters.pop(story_id, None)
 
@@ -419,15 +429,67 @@ class StoryIndex:
             return False
         return include is None or include.search(text) is not None
 
-    def assign(self, analysed: AnalysedArticle, now: datetime) -> Story | None:
-        """The story this article joins, or None when it starts a story of its own."""
+    def _bag(self, story: Story) -> tuple[dict[str, float], float]:
+        cached = self._bags.get(story.id)
+        if cached is None:
+            bag = story_bag(story)
+            cached = self._bags[story.id] = (bag, bag_norm(bag))
+        return cached
+
+    def evidence(self, analysed: AnalysedArticle, keys: ArticleKeys, now: datetime,
+                 always: Iterable[str] = ()) -> tuple[list[Story], np.ndarray]:
+        """The candidate stories of an article with one row of same-event features each, lifts not yet
+        filled in (``evidence.with_lifts``).
+
+        Candidates are the ``candidates`` stories nearest by centroid, plus those in ``always`` (the
+        trainer adds the true story so that every article teaches something): one matrix product, so
+        the cost stays flat as the active stories grow.
+        """
+        n = len(self._stories)
+        if n == 0:
+            return [], np.zeros((0, len(self.model.features)))
+        s = self.settings
+        vector = np.asarray(analysed.vector, dtype=np.float32)
+        cosines = self._cosines(vector)
+        age_hours = (timestamp(now) - self._updated[:n]) / 3600.0
+        # A watched story is followed on purpose: quiet time does not count against it.
+        quiet = np.where(self._watched[:n], 0.0, 1.0 - np.exp2(-np.clip(age_hours, 0.0, None) / self._half_life[:n]))
+        # No age cut here: a follow-up weeks later still belongs to its event, and ``quiet`` is evidence.
+        rows = [int(r) for r in np.argsort(-cosines, kind="stable")[: s.candidates]]
+        rows += [self._rows[i] for i in always if i in self._rows and self._rows[i] not in rows]
+        stories = [self._stories[r] for r in rows]
+        table = np.array([features(keys, self._stories[r], *self._bag(self._stories[r]), float(cosines[r]),
+                                   float(quiet[r])) for r in rows]).reshape(len(rows), len(FEATURES))
+        return stories, table
+
+    def _ranked_by_model(self, analysed: AnalysedArticle, keys: ArticleKeys, now: datetime
+                         ) -> list[tuple[float, Story]]:
+        """Candidate stories that pass their filters, most probably the same event first (ties by id,
+        never by row: workers whose indexes differ in row order agree)."""
+        stories, table = self.evidence(analysed, keys, now)
+        if not stories:
+            return []
+        table = with_lifts(table, self.settings.candidates, self.model.background)
+        text = f"{analysed.article.title}\n{analysed.article.text}".lower()
+        ranked = [(float(p), story) for p, story in zip(self.model.probabilities(table), stories, strict=True)
+                  if self._allowed(story.id, text)]
+        return sorted(ranked, key=lambda item: (-item[0], item[1].id))
+
+    def assign(self, analysed: AnalysedArticle, now: datetime, keys: ArticleKeys | None = None) -> Story | None:
+        """The story this article joins, or None when it starts a story of its own.
+
+        An article with a body is placed by the learned same-event model; a bare headline (or a
+        headline with a one-line summary) by the headline rule below, chosen on headline streams."""
         n = len(self._stories)
         if n == 0:
             return None
         s = self.settings
+        if s.is_full_text(analysed.article):
+            ranked = self._ranked_by_model(analysed, keys or keys_of(analysed), now)
+            return ranked[0][1] if ranked and ranked[0][0] >= self.model.join else None
         vector = np.asarray(analysed.vector, dtype=np.float32)
         age_hours = (timestamp(now) - self._updated[:n]) / 3600.0
-        required = self._required(age_hours, s.bars(s.is_full_text(analysed.article)))
+        required = self._required(age_hours, s.headline)
         # Entity and term overlap add at most their weights: rows that cannot reach the bar are skipped.
         headroom = self._cosines(vector) - required + s.entity_weight + s.term_weight
         headroom[(age_hours > s.max_age_hours) & ~self._watched[:n]] = -1.0
@@ -445,10 +507,10 @@ class StoryIndex:
                 best, best_rank = story, rank
         return best
 
-    def merge_candidates(self, story: Story, now: datetime, *, full_text: bool = False) -> list[Story]:
-        """Stories that now look like the same event as ``story``.
+    def merge_candidates(self, story: Story, now: datetime) -> list[Story]:
+        """Stories that now look like the same event as ``story`` by the headline rule (an article with
+        a body merges stories through the model instead: see ``place``).
 
-        ``full_text`` says the story is built from article bodies, whose vectors need the higher bar.
         Two watched stories never merge, and a story with include/exclude terms never takes part: its
         filter is checked on each article's text, which a merged story no longer has."""
         if story.id not in self._rows or story.id in self._filters or len(self._stories) < 2:
@@ -457,7 +519,7 @@ class StoryIndex:
         s = self.settings
         row = self._rows[story.id]
         gap_hours = np.abs(timestamp(story.updated_at) - self._updated[:n]) / 3600.0
-        required = self._required(gap_hours, s.bars(full_text), s.merge_margin)
+        required = self._required(gap_hours, s.headline, s.merge_margin)
         headroom = self._cosines(story.centroid) - required + s.entity_weight + s.term_weight
         headroom[row] = -1.0
         if story.watched:
@@ -485,16 +547,28 @@ class StoryIndex:
 
     def place(self, analysed: AnalysedArticle, now: datetime) -> Placement:
         """Assign, then join or start a story, then merge whatever that made identical."""
-        story = self.assign(analysed, now)
+        keys = keys_of(analysed)
+        full_text = self.settings.is_full_text(analysed.article)
+        same: list[Story] = []
+        if full_text:
+            ranked = self._ranked_by_model(analysed, keys, now)
+            story = ranked[0][1] if ranked and ranked[0][0] >= self.model.join else None
+            # Another story the article belongs to as surely is the same event: the article bridges them.
+            # A story with include/exclude terms never merges: its filter is checked on each article.
+            if story is not None and story.id not in self._filters:
+                same = [other for p, other in ranked[1:] if p >= self.model.merge and other.id not in self._filters]
+        else:
+            story = self.assign(analysed, now, keys)
         created = story is None
         if story is None:
-            story = start_story(analysed, now, self.settings)
+            story = start_story(analysed, now, self.settings, keys)
         else:
-            join_story(story, analysed, now, self.settings)
+            join_story(story, analysed, now, self.settings, keys)
         self.add(story)
+        if not full_text:
+            same = self.merge_candidates(story, now)
         merged = []
-        full_text = self.settings.is_full_text(analysed.article)
-        for other in self.merge_candidates(story, now, full_text=full_text):
+        for other in sorted(same, key=lambda st: (st.created_at, st.id)):
             # An earlier merge of this loop may have made the story a watched one.
             if not (story.watched and other.watched):
                 kept, absorbed = self.merge(story, other, now)
