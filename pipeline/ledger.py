@@ -14,6 +14,7 @@ from difflib import SequenceMatcher
 import numpy as np
 
 from pipeline.aliases import normalise_place, person_overlap, places_conflict, roles, same_person
+from pipeline.frames import office_conflict, rate_period, tells_change
 from pipeline.models import (
     AnalysedArticle,
     Article,
@@ -24,6 +25,7 @@ from pipeline.models import (
     Ledger,
     Quantity,
     SourceRef,
+    Update,
     stable_id,
 )
 from pipeline.slots import dates_compatible
@@ -44,6 +46,9 @@ COPY_SHARE = 0.5
 COPY_MIN_CLAIMS = 3
 COPY_TEXT_RATIO = 0.85
 QUOTE_SAME_WORDING = 0.6
+# A quotation this close to another, and this long, is the same one even when a speaker is not named.
+QUOTE_KEPT = 0.8
+QUOTE_KEPT_WORDS = 6
 # "about 90": how far an approximate figure may stray before it conflicts.
 APPROXIMATE_SPREAD = 0.1
 _FLOORS = ("more than", "over", "at least", "just over")
@@ -221,23 +226,46 @@ def _admits(bounded: Quantity, value: float) -> bool:
 def _quantities_agree(a: Quantity, b: Quantity) -> bool:
     if a.value == b.value:
         return True
+    # A whole figure may be the rounding of one with cents or decimals ("$10" for "$9.99").
+    if any(
+        q.value.is_integer() and not o.value.is_integer() and q.value == round(o.value) for q, o in ((a, b), (b, a))
+    ):
+        return True
     return any(_bound(q) and _admits(q, other.value) for q, other in ((a, b), (b, a)))
 
 
-def _quantity_key(quantity: Quantity) -> tuple[str, str] | None:
+def _quantity_key(quantity: Quantity, text: str) -> tuple[str, str] | None:
+    """What a figure measures: its unit and what it counts; for money, what it is a rate of when it is one
+    ("$9.99 monthly rate" and "costs $14.99 a month" are both a monthly price, whatever noun follows)."""
     # A bare number with nothing counted ("12 out of 10") has no identity to compare.
     if not quantity.unit and not quantity.counts:
         return None
+    if quantity.unit in _MONEY:
+        span = _span(text, quantity)
+        period = rate_period(text, span[1]) if span else ""
+        # The small model often leaves the currency sign out of the entity: any money meets any money.
+        return ("money", f"per {period}") if period else ("money", quantity.counts)
     return quantity.unit, quantity.counts
 
 
+_MONEY = frozenset({"money", "USD", "EUR", "GBP", "CNY", "JPY", "INR"})
+
+
+def _span(text: str, quantity: Quantity) -> tuple[int, int] | None:
+    """Where a figure stands in its sentence: the whole number, not a digit inside another ("3" in "5.3")."""
+    number = re.search(r"\d[\d,.]*\d|\d|[A-Za-z]+$", quantity.text)
+    if not number:
+        return None
+    found = re.search(rf"(?<![\w.,]){re.escape(number.group(0))}(?![\d]|[.,]\d)", text)
+    return found.span() if found else None
+
+
 def _surroundings(text: str, quantity: Quantity) -> set[str]:
-    number = re.search(r"\d[\d,.]*|[A-Za-z]+$", quantity.text)
-    at = text.find(number.group(0)) if number else -1
-    if at < 0:
+    span = _span(text, quantity)
+    if span is None:
         return set()
-    before = _WORD.findall(text[:at].lower())[-QUANTITY_WINDOW:]
-    after = _WORD.findall(text[at:].lower())[1 : QUANTITY_WINDOW + 1]
+    before = _WORD.findall(text[: span[0]].lower())[-QUANTITY_WINDOW:]
+    after = _WORD.findall(text[span[1] :].lower())[:QUANTITY_WINDOW]
     return {_stem(w) for w in (*before, *after) if w not in _STOPWORDS and len(w) > 2 and not w[0].isdigit()}
 
 
@@ -245,16 +273,40 @@ def _number_conflict(claim: Claim, fact: Fact, words_needed: int) -> str | None:
     """A figure measuring what one of the fact's figures measures (same unit, same counted thing,
     ``words_needed`` words around it in common) with a value that none of the fact's figures admits."""
     for ours in claim.slots.quantities:
-        key = _quantity_key(ours)
+        key = _quantity_key(ours, claim.text)
         if key is None or any(_quantities_agree(ours, t) for t in fact.slots.quantities):
             continue
         context = _surroundings(claim.text, ours)
         for theirs in fact.slots.quantities:
-            if _quantity_key(theirs) != key:
+            if _quantity_key(theirs, fact.text) != key:
                 continue
             shared = context & _surroundings(fact.text, theirs)
-            if len(shared) >= words_needed and not any(_quantities_agree(q, theirs) for q in claim.slots.quantities):
+            # Two prices of one period for the same named thing are one price: the period says what is measured.
+            needed = words_needed - SAME_QUANTITY_WORDS if key[1].startswith("per ") else words_needed
+            if len(shared) >= needed and not any(_quantities_agree(q, theirs) for q in claim.slots.quantities):
                 return f"{ours.text} where the story has {theirs.text}"
+    return None
+
+
+def _update_of(claim: Claim, fact: Fact) -> str | None:
+    """A figure for what one of the fact's figures measures, told as it stands now or as it moved ("now
+    offers 26 games, up from the 22", "read more than 250,000 times by Friday"): the value changed over
+    time, which is news, not a disagreement. A floor ("more than 30,000") is superseded too."""
+    if not tells_change(claim.text):
+        return None
+    for ours in claim.slots.quantities:
+        key = _quantity_key(ours, claim.text)
+        if key is None or any(ours.value == t.value for t in fact.slots.quantities):
+            continue
+        context = _surroundings(claim.text, ours)
+        for theirs in fact.slots.quantities:
+            if _quantity_key(theirs, fact.text) != key or abs(ours.value - theirs.value) <= APPROXIMATE_SPREAD * max(
+                abs(ours.value), abs(theirs.value)
+            ):
+                continue
+            # The time cue is evidence of its own that both figures track one value: no shared name needed.
+            if len(context & _surroundings(fact.text, theirs)) >= SAME_QUANTITY_WORDS:
+                return f"{ours.text} where the story had {theirs.text}"
     return None
 
 
@@ -353,10 +405,25 @@ def _meaning_changed(removed: list[str], added: list[str]) -> bool:
     return any(frozenset((r, a)) in _ANTONYMS for r in removed for a in added)
 
 
+def _replaced_words(matcher: SequenceMatcher) -> bool:
+    """Whether a quotation had words swapped for others, not merely cut short or run on: "Hold onto your
+    feather bedding" made "Get rid of your feather bedding" is another statement in the same mouth."""
+    a, b = matcher.a, matcher.b
+    return any(
+        tag == "replace"
+        and {w for w in a[i1:i2] if w not in _STOPWORDS}
+        and {w for w in b[j1:j2] if w not in _STOPWORDS}
+        # An editor's bracket ("min[ute]") splits a word without changing it.
+        and "".join(a[i1:i2]) != "".join(b[j1:j2])
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+    )
+
+
 def _quote_conflict(claim: Claim, fact: Fact) -> str | None:
     for ours in claim.slots.quotes:
         for theirs in fact.slots.quotes:
-            if not ours.speaker or not theirs.speaker or not same_person(ours.speaker, theirs.speaker):
+            named = ours.speaker and theirs.speaker
+            if named and not same_person(ours.speaker, theirs.speaker):
                 continue
             a, b = _words(theirs.text), _words(ours.text)
             matcher = SequenceMatcher(None, a, b, autojunk=False)
@@ -364,8 +431,25 @@ def _quote_conflict(claim: Claim, fact: Fact) -> str | None:
                 continue
             removed = [w for tag, i1, i2, _, _ in matcher.get_opcodes() if tag != "equal" for w in a[i1:i2]]
             added = [w for tag, _, _, j1, j2 in matcher.get_opcodes() if tag != "equal" for w in b[j1:j2]]
-            if _meaning_changed(removed, added):
-                return f"{ours.speaker} quoted as “{ours.text}”"
+            # An unnamed speaker on either side: only a long quotation kept nearly word for word is the same one.
+            if not named and (matcher.ratio() < QUOTE_KEPT or len(a) < QUOTE_KEPT_WORDS):
+                continue
+            if _meaning_changed(removed, added) or _replaced_words(matcher):
+                return f"{ours.speaker or 'the same speaker'} quoted as “{ours.text}”"
+    return None
+
+
+def _quote_speaker_conflict(claim: Claim, fact: Fact) -> str | None:
+    """The same quotation, word for word, put in another named person's mouth."""
+    for ours in claim.slots.quotes:
+        if not ours.speaker or ours.speaker not in claim.slots.people or len(_words(ours.text)) < QUOTE_KEPT_WORDS:
+            continue
+        others = [p for p in fact.slots.people if p not in fact.text[fact.text.find("“") :] or "“" not in fact.text]
+        for theirs in fact.slots.quotes:
+            matcher = SequenceMatcher(None, _words(theirs.text), _words(ours.text), autojunk=False)
+            if matcher.ratio() < QUOTE_KEPT or not others or person_overlap([ours.speaker], fact.slots.people):
+                continue
+            return f"{ours.speaker} quoted where the story has {others[0]}"
     return None
 
 
@@ -380,7 +464,14 @@ def conflict(claim: Claim, fact: Fact, similarity: float, context: list[str]) ->
         ("negation", lambda: same_subject and _negation_conflict(claim, fact, similarity)),
         ("number", lambda: _number_conflict(claim, fact, SAME_QUANTITY_WORDS + (not same_subject))),
         ("place", lambda: _place_conflict(claim, fact, similarity, context)),
-        ("person", lambda: _person_conflict(claim, fact)),
+        (
+            "person",
+            lambda: (
+                _person_conflict(claim, fact)
+                or office_conflict(claim.text, fact.text)
+                or _quote_speaker_conflict(claim, fact)
+            ),
+        ),
         # A date alone says little about which event it belongs to: the sentences must say the same otherwise.
         (
             "date",
@@ -514,10 +605,21 @@ def compare(ledger: Ledger, claims: list[Claim], article: Article) -> Comparison
             # "The meeting took place in Vietnam" is about what the sentence naming the people was about.
             row = np.maximum(row, similarity[source])
         order = [j for j in np.argsort(-row)[:TOP_K] if row[j] >= CANDIDATE]
-        found = next(
-            ((facts[j], hit) for j in order if (hit := conflict(claim, facts[j], float(row[j]), context))), None
+        # Of the facts a claim conflicts with, the one reported first: later sentences repeat the original.
+        first = min(
+            (j for j in order if conflict(claim, facts[j], float(row[j]), context)),
+            key=lambda j: (facts[j].first.seen_at, j),
+            default=None,
         )
-        if found:
+        found = None if first is None else (facts[first], conflict(claim, facts[first], float(row[first]), context))
+        update = next(
+            ((facts[j], detail) for j in order if (detail := _update_of(claim, facts[j]))),
+            None,
+        )
+        if update and (not found or found[1][0] in ("number", "date")):
+            comparison.updates.append((claim, update[0]))
+            comparison.details[claim.id] = update[1]
+        elif found:
             fact, (kind, detail) = found
             comparison.contradictions.append((claim, fact, kind))
             comparison.details[claim.id] = detail
@@ -562,6 +664,26 @@ def record(
         reporters = {held.first.article_id, *(c.article_id for c in held.confirmations)}
         if article.id not in reporters:
             held.confirmations.append(_ref(article, seen_at, claim.text))
+    for claim, fact in comparison.updates:
+        # The new value is the story's current one; the superseded fact stays as its history.
+        ledger.facts.append(
+            Fact(
+                id=claim.id,
+                text=claim.text,
+                first=_ref(article, seen_at, claim.text),
+                slots=claim.slots,
+                vector=claim.vector,
+            )
+        )
+        ledger.updates.append(
+            Update(
+                fact_id=claim.id,
+                supersedes=fact.id,
+                claim=_ref(article, seen_at, claim.text),
+                previous=fact.first,
+                detail=comparison.details.get(claim.id, ""),
+            )
+        )
     for claim, fact, kind in comparison.contradictions:
         ledger.contradictions.append(
             Contradiction(

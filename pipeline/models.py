@@ -232,6 +232,33 @@ class Contradiction:
 
 
 @dataclass
+class Update:
+    """A new value for something the story holds, reported with a time cue: news, not a disagreement.
+
+    ``fact_id`` is the fact holding the current value; ``supersedes`` the one it replaced.
+    """
+
+    fact_id: str
+    supersedes: str
+    claim: SourceRef
+    previous: SourceRef
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Update:
+        return cls(
+            fact_id=data["fact_id"],
+            supersedes=data["supersedes"],
+            claim=SourceRef(**data["claim"]),
+            previous=SourceRef(**data["previous"]),
+            detail=data.get("detail", ""),
+        )
+
+
+@dataclass
 class Ledger:
     """Everything a story's sources have said, in the order they said it."""
 
@@ -239,6 +266,7 @@ class Ledger:
     facts: list[Fact] = field(default_factory=list)
     contradictions: list[Contradiction] = field(default_factory=list)
     articles: list[SourceRef] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -246,6 +274,7 @@ class Ledger:
             "facts": [f.to_dict() for f in self.facts],
             "contradictions": [c.to_dict() for c in self.contradictions],
             "articles": [asdict(a) for a in self.articles],
+            "updates": [u.to_dict() for u in self.updates],
         }
 
     @classmethod
@@ -255,6 +284,7 @@ class Ledger:
             facts=[Fact.from_dict(f) for f in data.get("facts", [])],
             contradictions=[Contradiction.from_dict(c) for c in data.get("contradictions", [])],
             articles=[SourceRef(**a) for a in data.get("articles", [])],
+            updates=[Update.from_dict(u) for u in data.get("updates", [])],
         )
 
 
@@ -265,6 +295,8 @@ class Comparison:
     new_facts: list[Claim] = field(default_factory=list)
     contradictions: list[tuple[Claim, Fact, str]] = field(default_factory=list)
     corroborations: list[tuple[Claim, Fact]] = field(default_factory=list)
+    # Claims giving a fact's value as it now stands, each with the fact it supersedes.
+    updates: list[tuple[Claim, Fact]] = field(default_factory=list)
     # The earlier article this one copies (syndication, rewrite): it then adds and confirms nothing.
     copy_of: str | None = None
     # Why each contradiction was called, by claim id ("Malaysia vs Singapore").
@@ -272,7 +304,7 @@ class Comparison:
 
     @property
     def changes_anything(self) -> bool:
-        return bool(self.new_facts or self.contradictions)
+        return bool(self.new_facts or self.contradictions or self.updates)
 
 
 @dataclass
@@ -296,9 +328,6 @@ class Story:
     weight: float = 0.0
     # Ids of stories that turned out to be this one and were folded into it.
     merged_from: list[str] = field(default_factory=list)
-    # The telling words and numbers of its articles, each with how many articles used it (bounded):
-    # the sparse side of the same-event evidence (see pipeline/evidence.py).
-    words: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -326,6 +355,7 @@ class Alert:
     contradictions: list[dict[str, Any]]
     corroborated: int
     summary: str
+    updates: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,7 +17,12 @@ def format_timeline(story: Story, ledger: Ledger) -> str:
     conflicts: dict[str, list[str]] = {}
     for item in ledger.contradictions:
         conflicts.setdefault(item.fact_id, []).append(
-            f"      ! {item.kind} conflict, {item.claim.source} ({item.claim.seen_at}): “{item.claim.text}”")
+            f"      ! {item.kind} conflict, {item.claim.source} ({item.claim.seen_at}): “{item.claim.text}”"
+        )
+    for item in ledger.updates:
+        conflicts.setdefault(item.supersedes, []).append(
+            f"      ~ updated by {item.claim.source} ({item.claim.seen_at}): “{item.claim.text}”"
+        )
     for fact in sorted(ledger.facts, key=lambda f: f.first.seen_at):
         lines.append(f"{fact.first.seen_at}  {fact.first.source}: “{fact.text}”")
         if fact.confirmations:
