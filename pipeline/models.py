@@ -328,6 +328,9 @@ class Story:
     weight: float = 0.0
     # Ids of stories that turned out to be this one and were folded into it.
     merged_from: list[str] = field(default_factory=list)
+    # The telling words and numbers of its articles, each with how many articles used it (bounded):
+    # the sparse side of the same-event evidence (see pipeline/evidence.py).
+    words: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
