@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from pipeline.aliases import clean_name, same_person
 
-# Offices in an organisation, folded to one name each.
+# Offices in an organisation, folded to one name each. A president is a country's office as often as a
+# company's: those are pipeline.aliases.roles's, with the country they belong to.
 _OFFICES = {
     "chief executive officer": "chief executive",
     "chief executive": "chief executive",
@@ -21,14 +22,12 @@ _OFFICES = {
     "chairman": "chair",
     "chairwoman": "chair",
     "chair": "chair",
-    "president": "president",
     "founder": "founder",
     "spokesperson": "spokesperson",
     "spokesman": "spokesperson",
     "spokeswoman": "spokesperson",
     "chief financial officer": "chief financial officer",
     "cfo": "chief financial officer",
-    "director": "director",
 }
 _OFFICE = "|".join(sorted(map(re.escape, _OFFICES), key=len, reverse=True))
 _ORG = r"[A-Z][\w&.'’-]*(?:\s[A-Z][\w&.'’-]*){0,2}"
@@ -44,6 +43,7 @@ _OPENING_ORG = re.compile(rf"^(?:At|For|Inside)\s+(?P<org>{_ORG}),")
 # Offices held in the past or in part: their holders differ by design.
 _NOT_CURRENT = re.compile(r"\b(former|then|ex|previous|late|outgoing|acting|deputy|vice|interim|co)\b", re.I)
 _NOT_CURRENT_REACH = 12
+_NOT_ORGS = frozenset({"as", "the", "a", "an", "in", "at", "when", "while", "but", "and", "then", "its", "his", "her"})
 _ORG_SUFFIXES = frozenset({"inc", "corp", "co", "ltd", "llc", "plc", "interactive", "group", "company"})
 
 # A rate: "$9.99 a month", "$10-a-month", "per year", "monthly".
@@ -97,7 +97,8 @@ def offices(text: str) -> list[Office]:
             if _NOT_CURRENT.search(text[max(match.start() - _NOT_CURRENT_REACH, 0) : match.start("office")]):
                 continue
             org = match.group("org") or (opening.group("org") if opening else "")
-            if not org:
+            # A sentence's first word is capitalised whatever it is: "As CEO Jane Roe said" names no organisation.
+            if not org or org.split()[0].lower() in _NOT_ORGS:
                 continue
             found.append(
                 Office(_org_key(org), _OFFICES[match.group("office").lower()], clean_name(match.group("name")))

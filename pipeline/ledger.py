@@ -178,6 +178,7 @@ _ANTONYMS = {
 }
 _LOCATIVE_PLACE = re.compile(r"\b(?:in|at|inside|near)\s+(?:the\s+)?([A-Z][\w.]*(?:\s+[A-Z][\w.]*)*)")
 _CLAUSE_BREAK = re.compile(r"[,;:—–]|\b(?:after|before|following|while|when|whereas|as|but|and then)\b")
+_QUOTED = re.compile(r"“[^”]*”|\"[^\"]*\"")
 _WORD = re.compile(r"[a-z0-9%]+(?:'t)?")
 
 
@@ -444,7 +445,9 @@ def _quote_speaker_conflict(claim: Claim, fact: Fact) -> str | None:
     for ours in claim.slots.quotes:
         if not ours.speaker or ours.speaker not in claim.slots.people or len(_words(ours.text)) < QUOTE_KEPT_WORDS:
             continue
-        others = [p for p in fact.slots.people if p not in fact.text[fact.text.find("“") :] or "“" not in fact.text]
+        # Who the fact names outside its quotations: someone named inside one is spoken of, not speaking.
+        unquoted = _QUOTED.sub(" ", fact.text)
+        others = [p for p in fact.slots.people if p in unquoted]
         for theirs in fact.slots.quotes:
             matcher = SequenceMatcher(None, _words(theirs.text), _words(ours.text), autojunk=False)
             if matcher.ratio() < QUOTE_KEPT or not others or person_overlap([ours.speaker], fact.slots.people):
