@@ -340,7 +340,9 @@ def synthetic_stories(count: int, probes: list[AnalysedArticle], now: datetime) 
             updated_at=(now - timedelta(hours=float(rng.uniform(0, 6)))).isoformat(),
             article_ids=[f"a{i}"], sources=["bench"],
             entities={str(name): 1 for name in rng.choice(vocabulary, 12)},
-            terms={str(term): 1 for term in rng.choice(vocabulary, 12)}, weight=1.0))
+            terms={str(term): 1 for term in rng.choice(vocabulary, 12)}, weight=1.0,
+            # A full story's bag of telling words (bounded at StorySettings.max_words).
+            words={str(word): 1 for word in rng.choice(vocabulary, 400)}))
     return stories
 
 

@@ -182,12 +182,15 @@ def with_lifts(table: np.ndarray, pool: int, background: tuple[float, ...]) -> n
     A raw cosine learned on mixed news does not carry over to such a stream; the lift does. The mean
     is over ``pool`` places, an empty place counting as a typical candidate (``background``: the mean
     candidate cosines of the training streams, one per lift), so that a deployment with a single
-    story (a watched story on its first day) reads lifts on the same scale as a busy one."""
+    story (a watched story on its first day) reads lifts on the same scale as a busy one. A crowded
+    subject raises the reference; a pool of strangers never lowers it below the typical candidate,
+    or any story that shares a little would stand out among unrelated ones."""
     if len(table):
         for (lift, raw), typical in zip(LIFTS, background, strict=True):
             column = table[:, FEATURES.index(raw)]
             empty = max(pool - len(column), 0)
-            table[:, FEATURES.index(lift)] = column - (column.sum() + empty * typical) / (len(column) + empty)
+            reference = max((column.sum() + empty * typical) / (len(column) + empty), typical)
+            table[:, FEATURES.index(lift)] = column - reference
     return table
 
 

@@ -95,9 +95,12 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from pipeline.same_event import load_model
     from workers.fleet import run_fleet
     from workers.store import Store
 
+    # A broken model file is said once here, not by every job of every worker.
+    load_model()
     settings = _settings(args)
     endpoint = _endpoint(settings)
     queue_name = Store(endpoint.client(), settings.namespace).queue_name
@@ -149,8 +152,10 @@ def _alert_printer(as_json: bool) -> Callable[[Any], None]:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from pipeline.corpus import read_corpus
+    from pipeline.same_event import load_model
     from workers.replay import replay
 
+    load_model()
     documents = read_corpus(Path(args.dir))
     settings = _settings(args)
     endpoint = _endpoint(settings)
@@ -441,11 +446,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_cluster(args: argparse.Namespace) -> int:
     from pipeline.cluster import cluster_file
+    from pipeline.same_event import load_model
     from pipeline.stories import StorySettings
 
     config = _settings(args)
     story_settings = StorySettings.timed(args.assumed_gap_hours or config.story_assumed_gap_hours,
                                          args.quiet_gaps or config.story_quiet_gaps)
+    load_model(story_settings.model_path)
 
     try:
         with contextlib.ExitStack() as stack:
@@ -618,13 +625,14 @@ Unknown story or article ids exit with status 2; a refused repair exits with sta
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from pipeline.same_event import ModelFileError
     from workers.connection import RedisUnavailable
     from workers.replay import ReplayError
     from workers.server import ServerError
 
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, CorpusError, RedisUnavailable, ServerError, ReplayError) as exc:
+    except (ConfigError, CorpusError, ModelFileError, RedisUnavailable, ServerError, ReplayError) as exc:
         print(f"storywatch: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
