@@ -8,7 +8,7 @@ the real ``StoryIndex`` and are scored by pair counting and BCubed:
 
 - ``centroid``: the MiniLM centroid cosine alone (naive dense baseline);
 - ``tf-idf``: the rarity-weighted term cosine to the story's word bag alone (sparse baseline);
-- ``model``: every feature of ``pipeline/evidence.py``.
+- ``model``: the columns of ``pipeline/evidence.py`` the shipped model reads (``MODEL_FEATURES``).
 
 **Leave one set out** (the figures for data a choice never saw): for each set, each decider is
 trained and its bars chosen on the *other* sets exactly as ``train_same_event.py`` does, then scored
@@ -28,13 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from event_sets import Analysis, Scores  # noqa: E402
-from train_same_event import TRAINING_SETS, Stream, load_streams, set_scores, train  # noqa: E402
+from train_same_event import MODEL_FEATURES, TRAINING_SETS, Stream, load_streams, set_scores, train  # noqa: E402
 
-from pipeline.evidence import FEATURES  # noqa: E402
 from pipeline.same_event import load_model  # noqa: E402
 from pipeline.stories import StorySettings  # noqa: E402
 
-DECIDERS: dict[str, tuple[str, ...]] = {"centroid": ("dense",), "tf-idf": ("terms",), "model": FEATURES}
+DECIDERS: dict[str, tuple[str, ...]] = {"centroid": ("dense",), "tf-idf": ("terms",), "model": MODEL_FEATURES}
 
 
 def _row(name: str, decider: str, s: Scores) -> str:

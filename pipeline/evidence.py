@@ -1,11 +1,10 @@
 """Evidence that an article reports the same event as a story: the inputs of the same-event model.
 
 Dense vectors say what an article is about ("a shooting", "a football match"); the names, places,
-numbers and rare words it shares with a story say which one. So beside the centroid cosine, the
-model reads sparse overlaps weighted by how rare a word is in general English, and *containment*:
-the share of the article's own weighted words and names that the story already holds, which does
-not punish a short brief for being short the way a cosine does. Every feature is cheap over the
-dozen candidate stories an article is scored against. (Why these: Miranda et al., EMNLP 2018, and
+numbers and rare words it shares with a story say which one. So beside the centroid cosine (which
+picks the candidates), the model reads sparse overlaps weighted by how rare a word is in general
+English, each also as a *lift* over the other candidates. Every column is cheap over the dozen
+candidate stories an article is scored against. (Why these: Miranda et al., EMNLP 2018, and
 the comparisons in ../shared/DESIGN.md; which ones carry weight is learned by
 benchmarks/train_same_event.py and written to pipeline/same_event.json.)
 """
@@ -26,18 +25,8 @@ from .lexicon import STOPWORDS, fold_plural
 from .models import Article, Story
 
 # The features in the order the model file lists its weights.
-FEATURES: tuple[str, ...] = (
-    "dense",
-    "dense_lift",
-    "terms",
-    "terms_lift",
-    "entities",
-    "entities_lift",
-    "entity_containment",
-    "title",
-    "numbers",
-    "quiet",
-)
+# Everything read per (article, candidate story), in table order; a model file names the columns it uses.
+EVIDENCE: tuple[str, ...] = ("dense", "terms", "terms_lift", "entities", "entities_lift", "title", "numbers")
 
 _TOKEN = re.compile(r"[a-z][a-z'’-]*[a-z]|\d[\d,.]*\d|\d")
 # A number says which event ("4 people", "the 2-1 win") only when it is not a year or a clock time.
@@ -136,46 +125,37 @@ def _cosine(article: Mapping[str, float], story: Mapping[str, float], story_norm
     return dot / (_norm(article) * story_norm) if dot else 0.0
 
 
-def _name_overlap(names: frozenset[str], story: Mapping[str, int]) -> tuple[float, float]:
-    """Rarity-weighted cosine and containment of the article's names in the story's."""
-    if not names or not story:
-        return 0.0, 0.0
-    shared = sum(name_rarity(n) for n in names if n in story)
-    if not shared:
-        return 0.0, 0.0
+def _name_overlap(names: frozenset[str], story: Mapping[str, int]) -> float:
+    """Rarity-weighted cosine of the article's names (or title terms) and the story's."""
+    if not names or not story or names.isdisjoint(story):
+        return 0.0
     mine = math.sqrt(sum(name_rarity(n) ** 2 for n in names))
     size = max(story.values())
     theirs = math.sqrt(sum((name_rarity(n) * c / size) ** 2 for n, c in story.items()))
     dot = sum(name_rarity(n) ** 2 * story[n] / size for n in names if n in story)
-    return dot / (mine * theirs), shared / sum(name_rarity(n) for n in names)
+    return dot / (mine * theirs)
 
 
-def features(
-    keys: ArticleKeys, story: Story, bag: Mapping[str, float], bag_norm: float, dense: float, quiet: float
-) -> np.ndarray:
-    """The evidence vector of one (article, story) pair, in the order of ``FEATURES``.
+def features(keys: ArticleKeys, story: Story, bag: Mapping[str, float], bag_norm: float, dense: float) -> np.ndarray:
+    """The evidence of one (article, story) pair, in the order of ``EVIDENCE``.
 
     ``bag``/``bag_norm`` are ``story_bag(story)`` and its norm (the index caches them), ``dense`` the
-    cosine of the article's vector to the story's centroid, ``quiet`` how far the story has cooled
-    (0 just after its last article, towards 1 when it has long been quiet).
+    cosine of the article's vector to the story's centroid.
     """
-    entities, entity_share = _name_overlap(keys.entities, story.entities)
-    title, _ = _name_overlap(keys.title, story.terms)
+    entities = _name_overlap(keys.entities, story.entities)
+    title = _name_overlap(keys.title, story.terms)
     numbers = [t for t in keys.top if t.startswith("#")]
     number_share = sum(t in bag for t in numbers) / len(numbers) if numbers else 0.0
-    # The lifts (second, fourth, sixth) are filled in over all candidates by ``with_lifts``.
-    return np.array(
-        [dense, 0.0, _cosine(keys.terms, bag, bag_norm), 0.0, entities, 0.0, entity_share, title, number_share, quiet],
-        dtype=np.float64,
-    )
+    # The lifts are filled in over all candidates by ``with_lifts``.
+    return np.array([dense, _cosine(keys.terms, bag, bag_norm), 0.0, entities, 0.0, title, number_share])
 
 
 # Each lift and the cosine it lifts.
-LIFTS: tuple[tuple[str, str], ...] = (("dense_lift", "dense"), ("terms_lift", "terms"), ("entities_lift", "entities"))
+LIFTS: tuple[tuple[str, str], ...] = (("terms_lift", "terms"), ("entities_lift", "entities"))
 
 
 def with_lifts(table: np.ndarray, pool: int, background: tuple[float, ...]) -> np.ndarray:
-    """Fill in the lifts: each candidate's dense, term and name cosines above the candidates' mean.
+    """Fill in the lifts: each candidate's word and name cosines above the candidates' mean.
 
     On a stream where every story shares the subject (all shootings, all football) every candidate
     is close to the article; what sets the true story apart is how much closer it is than the rest.
@@ -187,10 +167,10 @@ def with_lifts(table: np.ndarray, pool: int, background: tuple[float, ...]) -> n
     or any story that shares a little would stand out among unrelated ones."""
     if len(table):
         for (lift, raw), typical in zip(LIFTS, background, strict=True):
-            column = table[:, FEATURES.index(raw)]
+            column = table[:, EVIDENCE.index(raw)]
             empty = max(pool - len(column), 0)
             reference = max((column.sum() + empty * typical) / (len(column) + empty), typical)
-            table[:, FEATURES.index(lift)] = column - reference
+            table[:, EVIDENCE.index(lift)] = column - reference
     return table
 
 

@@ -1,4 +1,4 @@
-"""The learned same-event decision: a logistic model over `evidence.FEATURES`, read from a small JSON file.
+"""The learned same-event decision: a logistic model over columns of `evidence.EVIDENCE`, from a small JSON file.
 
 The file is written by ``benchmarks/train_same_event.py`` (one command regenerates it) and reviewed
 like code: it names the features, their standardisation, the weights, the two probability bars and
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .evidence import FEATURES, LIFTS
+from .evidence import EVIDENCE, LIFTS
 
 MODEL_PATH = Path(__file__).with_name("same_event.json")
 
@@ -39,8 +39,9 @@ class SameEventModel:
     background: tuple[float, ...]
 
     def probabilities(self, rows: np.ndarray) -> np.ndarray:
-        """P(same event) for each row of features (one row per candidate story)."""
-        z = ((rows - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.weights) + self.bias
+        """P(same event) for each row of evidence (one row per candidate story)."""
+        columns = rows[:, [EVIDENCE.index(name) for name in self.features]]
+        z = ((columns - np.asarray(self.mean)) / np.asarray(self.scale)) @ np.asarray(self.weights) + self.bias
         return 1.0 / (1.0 + np.exp(-z))
 
     def to_json(self, provenance: dict[str, object]) -> str:
@@ -87,12 +88,13 @@ def load_model(path: Path = MODEL_PATH) -> SameEventModel:
         raise ModelFileError(f"{path}: not a readable JSON model file ({error})") from None
     if not isinstance(data, dict):
         raise ModelFileError(f"{path}: expected a JSON object")
-    if tuple(data.get("features", ())) != FEATURES:
+    features = data.get("features")
+    if not isinstance(features, list) or not features or not set(features) <= set(EVIDENCE):
         raise ModelFileError(
-            f"{path}: its features {data.get('features')} are not this code's {list(FEATURES)}; "
+            f"{path}: its features {features} are not among this code's evidence {list(EVIDENCE)}; "
             "retrain with benchmarks/train_same_event.py"
         )
-    size = len(FEATURES)
+    size = len(features)
     scale = _numbers(data, "scale", size, path)
     if any(v <= 0 for v in scale):
         raise ModelFileError(f"{path}: 'scale' must be positive")
@@ -100,7 +102,7 @@ def load_model(path: Path = MODEL_PATH) -> SameEventModel:
     if not isinstance(bias, int | float) or not math.isfinite(bias):
         raise ModelFileError(f"{path}: 'bias' must be a number")
     return SameEventModel(
-        FEATURES,
+        tuple(str(name) for name in features),
         _numbers(data, "mean", size, path),
         scale,
         _numbers(data, "weights", size, path),

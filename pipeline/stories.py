@@ -25,7 +25,7 @@ import numpy as np
 
 from .config import WatchedStorySpec
 from .evidence import (
-    FEATURES,
+    EVIDENCE,
     ArticleKeys,
     article_keys,
     bag_norm,
@@ -436,8 +436,8 @@ class StoryIndex:
             cached = self._bags[story.id] = (bag, bag_norm(bag))
         return cached
 
-    def evidence(self, analysed: AnalysedArticle, keys: ArticleKeys, now: datetime,
-                 always: Iterable[str] = ()) -> tuple[list[Story], np.ndarray]:
+    def evidence(self, analysed: AnalysedArticle, keys: ArticleKeys, always: Iterable[str] = ()
+                 ) -> tuple[list[Story], np.ndarray]:
         """The candidate stories of an article with one row of same-event features each, lifts not yet
         filled in (``evidence.with_lifts``).
 
@@ -447,26 +447,23 @@ class StoryIndex:
         """
         n = len(self._stories)
         if n == 0:
-            return [], np.zeros((0, len(self.model.features)))
+            return [], np.zeros((0, len(EVIDENCE)))
         s = self.settings
         vector = np.asarray(analysed.vector, dtype=np.float32)
         cosines = self._cosines(vector)
-        age_hours = (timestamp(now) - self._updated[:n]) / 3600.0
-        # A watched story is followed on purpose: quiet time does not count against it.
-        quiet = np.where(self._watched[:n], 0.0, 1.0 - np.exp2(-np.clip(age_hours, 0.0, None) / self._half_life[:n]))
-        # No age cut here: a follow-up weeks later still belongs to its event, and ``quiet`` is evidence.
+        # No age cut and no cooling: a follow-up weeks later still belongs to its event. (A cooling
+        # column was tried; left out of a training set, it did not help: benchmarks/clustering_events.py.)
         rows = [int(r) for r in np.argsort(-cosines, kind="stable")[: s.candidates]]
         rows += [self._rows[i] for i in always if i in self._rows and self._rows[i] not in rows]
         stories = [self._stories[r] for r in rows]
-        table = np.array([features(keys, self._stories[r], *self._bag(self._stories[r]), float(cosines[r]),
-                                   float(quiet[r])) for r in rows]).reshape(len(rows), len(FEATURES))
+        table = np.array([features(keys, self._stories[r], *self._bag(self._stories[r]), float(cosines[r]))
+                          for r in rows]).reshape(len(rows), len(EVIDENCE))
         return stories, table
 
-    def _ranked_by_model(self, analysed: AnalysedArticle, keys: ArticleKeys, now: datetime
-                         ) -> list[tuple[float, Story]]:
+    def _ranked_by_model(self, analysed: AnalysedArticle, keys: ArticleKeys) -> list[tuple[float, Story]]:
         """Candidate stories that pass their filters, most probably the same event first (ties by id,
         never by row: workers whose indexes differ in row order agree)."""
-        stories, table = self.evidence(analysed, keys, now)
+        stories, table = self.evidence(analysed, keys)
         if not stories:
             return []
         table = with_lifts(table, self.settings.candidates, self.model.background)
@@ -485,7 +482,7 @@ class StoryIndex:
             return None
         s = self.settings
         if s.is_full_text(analysed.article):
-            ranked = self._ranked_by_model(analysed, keys or keys_of(analysed), now)
+            ranked = self._ranked_by_model(analysed, keys or keys_of(analysed))
             return ranked[0][1] if ranked and ranked[0][0] >= self.model.join else None
         vector = np.asarray(analysed.vector, dtype=np.float32)
         age_hours = (timestamp(now) - self._updated[:n]) / 3600.0
@@ -551,7 +548,7 @@ class StoryIndex:
         full_text = self.settings.is_full_text(analysed.article)
         same: list[Story] = []
         if full_text:
-            ranked = self._ranked_by_model(analysed, keys, now)
+            ranked = self._ranked_by_model(analysed, keys)
             story = ranked[0][1] if ranked and ranked[0][0] >= self.model.join else None
             # Another story the article belongs to as surely is the same event: the article bridges them.
             # A story with include/exclude terms never merges: its filter is checked on each article.

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.evidence import FEATURES, LIFTS, article_keys, rarity, with_lifts
+from pipeline.evidence import EVIDENCE, LIFTS, article_keys, rarity, with_lifts
 from pipeline.models import Article
 from pipeline.same_event import MODEL_PATH, ModelFileError, load_model
 from pipeline.stories import StoryIndex, StorySettings
@@ -66,19 +66,21 @@ def test_containment_credits_the_rare_words_a_brief_shares() -> None:
 
 
 def test_lifts_read_a_lone_candidate_against_a_typical_one() -> None:
-    table = np.zeros((1, len(FEATURES)))
-    dense = FEATURES.index("dense")
-    table[0, dense] = 0.9
-    background = (0.5, 0.1, 0.05)
-    lifted = with_lifts(table.copy(), pool=16, background=background)
+    assert [lift for lift, _ in LIFTS] == ["terms_lift", "entities_lift"]
+    table = np.zeros((2, len(EVIDENCE)))
+    table[:, EVIDENCE.index("terms")] = [0.5, 0.0]
+    lone = with_lifts(table[:1].copy(), pool=16, background=(0.1, 0.05))
     # One real candidate among 15 typical ones: nearly its distance above the typical cosine.
-    assert lifted[0, FEATURES.index("dense_lift")] == pytest.approx(0.9 - (0.9 + 15 * 0.5) / 16)
-    assert [lift for lift, _ in LIFTS] == ["dense_lift", "terms_lift", "entities_lift"]
+    assert lone[0, EVIDENCE.index("terms_lift")] == pytest.approx(0.5 - (0.5 + 15 * 0.1) / 16)
+    # Strangers around it never lower the reference below the typical candidate.
+    crowd = with_lifts(table.copy(), pool=2, background=(0.1, 0.05))
+    assert crowd[0, EVIDENCE.index("terms_lift")] == pytest.approx(0.5 - 0.25)
+    assert crowd[1, EVIDENCE.index("entities_lift")] == pytest.approx(-0.05)
 
 
 def test_the_committed_model_loads_and_names_its_training() -> None:
     model = load_model()
-    assert model.features == FEATURES and 0 < model.join < model.merge < 1
+    assert set(model.features) <= set(EVIDENCE) and 0 < model.join < model.merge < 1
     provenance = json.loads(MODEL_PATH.read_text(encoding="utf-8"))["provenance"]
     assert "gvc-test" not in provenance["trained_on"]
 
@@ -88,7 +90,7 @@ def test_the_committed_model_loads_and_names_its_training() -> None:
     [
         (None, "not found"),
         ("{not json", "not a readable JSON"),
-        (json.dumps({"features": ["dense"]}), "retrain"),
+        (json.dumps({"features": ["no-such-evidence"]}), "retrain"),
         ("WEIGHTS_TOO_SHORT", "'weights' must be a list of"),
         ("JOIN_OUT_OF_RANGE", "'join' must be a probability"),
     ],
