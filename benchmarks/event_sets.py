@@ -28,14 +28,13 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from itertools import combinations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from clustering_fulltext import PAGES, page_records, seed_records  # noqa: E402
-from labelled import truth_of  # noqa: E402
+from labelled import scored_pairs, truth_of  # noqa: E402
 
 from pipeline.cluster import RecordAnalyser, load_ner  # noqa: E402
 from pipeline.corpus import read_document  # noqa: E402
@@ -212,15 +211,7 @@ def _f1(p: float, r: float) -> float:
 def score(labelled: LabelledSet, found: list[str]) -> Scores:
     """Pair counting (unsure pairs of different events left out) and BCubed P/R/F1."""
     truth, unsure = labelled.events, labelled.unsure
-    tp = fp = fn = 0
-    for i, j in combinations(range(len(truth)), 2):
-        together, should = found[i] == found[j], truth[i] == truth[j]
-        if not should and unsure[i] & unsure[j]:
-            continue
-        tp += together and should
-        fp += together and not should
-        fn += should and not together
-    pair_p, pair_r = tp / (tp + fp) if tp + fp else 1.0, tp / (tp + fn) if tp + fn else 1.0
+    pair_p, pair_r, pair_f1 = scored_pairs(list(truth), [set(u) for u in unsure], found)
     by_found, by_truth = defaultdict(list), defaultdict(list)
     for i, (t, f) in enumerate(zip(truth, found, strict=True)):
         by_found[f].append(i)
@@ -228,7 +219,7 @@ def score(labelled: LabelledSet, found: list[str]) -> Scores:
     n = len(truth)
     bp = sum(sum(truth[j] == truth[i] for j in by_found[found[i]]) / len(by_found[found[i]]) for i in range(n)) / n
     br = sum(sum(found[j] == found[i] for j in by_truth[truth[i]]) / len(by_truth[truth[i]]) for i in range(n)) / n
-    return Scores(pair_p, pair_r, _f1(pair_p, pair_r), bp, br, _f1(bp, br))
+    return Scores(pair_p, pair_r, pair_f1, bp, br, _f1(bp, br))
 
 
 def mean_scores(scores: list[Scores]) -> Scores:

@@ -641,6 +641,11 @@ def _ref(article: Article, seen_at: str, text: str = "") -> SourceRef:
     return SourceRef(article_id=article.id, source=article.source, url=article.url, seen_at=seen_at, text=text)
 
 
+def _fact(claim: Claim, article: Article, seen_at: str) -> Fact:
+    return Fact(id=claim.id, text=claim.text, first=_ref(article, seen_at, claim.text), slots=claim.slots,
+                vector=claim.vector)
+
+
 def record(
     ledger: Ledger, comparison: Comparison, article: Article, seen_at: str, revision: str = "", note: str = ""
 ) -> None:
@@ -652,15 +657,7 @@ def record(
         return
     by_id = {fact.id: fact for fact in ledger.facts}
     for claim in comparison.new_facts:
-        ledger.facts.append(
-            Fact(
-                id=claim.id,
-                text=claim.text,
-                first=_ref(article, seen_at, claim.text),
-                slots=claim.slots,
-                vector=claim.vector,
-            )
-        )
+        ledger.facts.append(_fact(claim, article, seen_at))
     for claim, fact in comparison.corroborations:
         held = by_id.get(fact.id, fact)
         # One confirmation per independent article: a second sentence of it restating the fact adds nothing.
@@ -669,15 +666,7 @@ def record(
             held.confirmations.append(_ref(article, seen_at, claim.text))
     for claim, fact in comparison.updates:
         # The new value is the story's current one; the superseded fact stays as its history.
-        ledger.facts.append(
-            Fact(
-                id=claim.id,
-                text=claim.text,
-                first=_ref(article, seen_at, claim.text),
-                slots=claim.slots,
-                vector=claim.vector,
-            )
-        )
+        ledger.facts.append(_fact(claim, article, seen_at))
         ledger.updates.append(
             Update(
                 fact_id=claim.id,
