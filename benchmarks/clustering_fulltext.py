@@ -7,8 +7,9 @@ with the 181 real article pages of ``../shared/data/article-extraction`` (extrac
 run twice: at the pages' own publication dates, and all within one hour so that time separates
 nothing. Several pages report one event from different outlets: ``benchmarks/fulltext_stories.json``
 holds those groups, judged by hand, and groups too loose to call one event either way ("unsure":
-their pairs are not scored). The full-text bar was set on what the first run of this script showed,
-so these pages are not held out. Prints pair-counting precision, recall and F1, the stories split,
+their pairs are not scored). The same-event model that places these pages was trained on them among
+other sets (benchmarks/train_same_event.py), so they are not held out here; clustering_events.py
+leaves them out. Prints pair-counting precision, recall and F1, the stories split,
 and every group the clustering made across stories, with titles, marked wrong or unsure. Prints
 numbers only: no asserts.
 """
