@@ -472,6 +472,10 @@ class StoryIndex:
                   if self._allowed(story.id, text)]
         return sorted(ranked, key=lambda item: (-item[0], item[1].id))
 
+    def _chosen(self, ranked: list[tuple[float, Story]]) -> Story | None:
+        """The most probable candidate if it reaches the model's join bar."""
+        return ranked[0][1] if ranked and ranked[0][0] >= self.model.join else None
+
     def assign(self, analysed: AnalysedArticle, now: datetime, keys: ArticleKeys | None = None) -> Story | None:
         """The story this article joins, or None when it starts a story of its own.
 
@@ -482,8 +486,7 @@ class StoryIndex:
             return None
         s = self.settings
         if s.is_full_text(analysed.article):
-            ranked = self._ranked_by_model(analysed, keys or keys_of(analysed))
-            return ranked[0][1] if ranked and ranked[0][0] >= self.model.join else None
+            return self._chosen(self._ranked_by_model(analysed, keys or keys_of(analysed)))
         vector = np.asarray(analysed.vector, dtype=np.float32)
         age_hours = (timestamp(now) - self._updated[:n]) / 3600.0
         required = self._required(age_hours, s.headline)
@@ -549,7 +552,7 @@ class StoryIndex:
         same: list[Story] = []
         if full_text:
             ranked = self._ranked_by_model(analysed, keys)
-            story = ranked[0][1] if ranked and ranked[0][0] >= self.model.join else None
+            story = self._chosen(ranked)
             # Another story the article belongs to as surely is the same event: the article bridges them.
             # A story with include/exclude terms never merges: its filter is checked on each article.
             if story is not None and story.id not in self._filters:

@@ -403,9 +403,12 @@ class Store:
         raw = self.client.hget(self.key("watched"), story_id)
         return raw.decode() if raw else None
 
-    def save_watched(self, story: Story, fingerprint: str) -> None:
+    def save_watched(self, story: Story, fingerprint: str, ledger: Ledger | None = None) -> None:
+        """Register a watched story; with ``ledger`` (its seeds recorded), in the same transaction."""
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self.key("stories"), story.id, json.dumps(story.to_dict()))
+        if ledger is not None:
+            pipe.set(self.key("ledger", story.id), json.dumps(ledger.to_dict()))
         pipe.hset(self.key("watched"), story.id, fingerprint)
         self._log_story_change(pipe, story.id, [])
         pipe.execute()

@@ -7,7 +7,6 @@ are the baseline the first feed article is compared with.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -15,7 +14,7 @@ from pipeline.analysis import Analyser
 from pipeline.config import WatchedStorySpec
 from pipeline.corpus import read_document
 from pipeline.ledger import record_seeds
-from pipeline.models import Article, Ledger, stable_id
+from pipeline.models import Article, stable_id
 from pipeline.stories import watched_story
 from workers.store import Store
 
@@ -58,14 +57,4 @@ def ensure_watched_stories(store: Store, specs: Sequence[WatchedStorySpec], anal
             )
         ledger = store.ledger(spec.id)
         record_seeds(ledger, seeds, registered_at=now.isoformat(timespec="seconds"))
-        # The ledger before the fingerprint: a crash between the two registers again, which skips
-        # the seeds already recorded.
-        _save_ledger(store, ledger)
-        store.save_watched(story, mark)
-
-
-def _save_ledger(store: Store, ledger: Ledger) -> None:
-    # Store writes ledgers only inside an integration commit; this is the one write outside it, under
-    # the integration lock like the commit (ensure_watched_stories runs in `integrate_ready`).
-    # TODO: a Store.save_ledger once workers/store.py is free to change.
-    store.client.set(store.key("ledger", ledger.story_id), json.dumps(ledger.to_dict()))
+        store.save_watched(story, mark, ledger)
